@@ -1,0 +1,433 @@
+"""NumPy-level solvers: ``Solver`` (one problem) and ``CompiledSolver`` (a batch
+of problems sharing one sparsity pattern). Both call the Rust extension
+``moreau_jax._native.NativeSolver`` (docs/native-interface.md).
+
+Problem form::
+
+    minimize    1/2 x'Px + q'x
+    subject to  Ax + s = b,   s in K  (K given by Cones)
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ._devices import resolve_device
+from ._fields import check_int
+from ._problem import (
+    _as_cones,
+    _as_settings,
+    as_float_array,
+    check_cones_match,
+    check_csr_pattern,
+    cones_to_native,
+    settings_to_native,
+    symmetric_csr,
+    symmetrize_values,
+    to_csr,
+    transpose_permutation,
+)
+from ._types import (
+    BatchedSolution,
+    BatchedSolveInfo,
+    BatchedWarmStart,
+    Cones,
+    Settings,
+    Solution,
+    SolveInfo,
+    SolverStatus,
+    WarmStart,
+    to_status,
+)
+
+__all__ = ["Solver", "CompiledSolver", "load_native"]
+
+_DEFAULT_NO_RETRY = frozenset(
+    {
+        SolverStatus.Solved,
+        SolverStatus.AlmostSolved,
+        SolverStatus.MaxIterations,
+        SolverStatus.CallbackTerminated,
+    }
+)
+
+
+def load_native():
+    """Import the compiled Rust extension, with a helpful error if it is missing."""
+    try:
+        from . import _native  # type: ignore[attr-defined]
+    except ImportError as e:
+        raise ImportError(
+            f"The compiled extension moreau_jax._native could not be imported ({e}). "
+            f"Build and install it with `bash scripts/setup.sh` (or, inside the virtual "
+            f"environment, `maturin develop --release`)."
+        ) from e
+    return _native
+
+
+class _NativeHolder:
+    """Owns the NativeSolver; rebuilds it when the (live) settings change."""
+
+    def __init__(self, n, m, P_ip, P_ix, A_ip, A_ix, native_cones, settings: Settings):
+        self._args = (n, m, P_ip, P_ix, A_ip, A_ix)
+        self._cones = native_cones
+        self._settings = settings
+        self._key: Optional[Dict[str, Any]] = None
+        self._native = None
+        self.construction_time = 0.0
+        self.device = "cpu"
+
+    def get(self):
+        device = resolve_device(self._settings.device)
+        key = settings_to_native(self._settings)
+        if self._native is None or key != self._key:
+            mod = load_native()
+            t0 = time.perf_counter()
+            n, m, P_ip, P_ix, A_ip, A_ix = self._args
+            self._native = mod.NativeSolver(
+                n, m, P_ip, P_ix, A_ip, A_ix, dict(self._cones), dict(key)
+            )
+            self.construction_time = time.perf_counter() - t0
+            self._key = key
+            self.device = device
+        return self._native
+
+
+def _retry_set(settings: Settings):
+    ipm = settings.ipm_settings
+    if ipm is not None and ipm.warm_start_no_retry is not None:
+        return ipm.warm_start_no_retry
+    return _DEFAULT_NO_RETRY
+
+
+def _warm_arrays(
+    warm_start: Any, batch: int, n: int, m: int, *, allow_batched: bool
+) -> Dict[str, np.ndarray]:
+    ok_types: Tuple[type, ...] = (WarmStart, Solution)
+    if allow_batched:
+        ok_types += (BatchedWarmStart, BatchedSolution)
+    if not isinstance(warm_start, ok_types):
+        names = " or ".join(t.__name__ for t in ok_types)
+        raise TypeError(f"warm_start must be a {names}, got {type(warm_start).__name__}.")
+    out = {}
+    for key, dim in (("x", n), ("z", m), ("s", m)):
+        shapes = [(dim,)] + ([(batch, dim)] if allow_batched else [])
+        arr = as_float_array(f"warm_start.{key}", getattr(warm_start, key), shapes=shapes)
+        if arr.ndim == 1:
+            arr = np.broadcast_to(arr, (batch, dim))
+        out[f"warm_{key}"] = np.ascontiguousarray(arr)
+    return out
+
+
+def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
+    return [to_status(c) for c in np.asarray(res["status"]).reshape(-1)]
+
+
+class Solver:
+    """Solve one conic problem.
+
+    Args:
+        P: n x n quadratic cost (scipy sparse in any format, or a dense array).
+            Either the full symmetric matrix or only its upper triangle (nothing
+            stored below the diagonal); None or an all-empty matrix for an LP.
+        q: linear cost, shape (n,).
+        A: m x n constraint matrix (scipy sparse or dense).
+        b: right-hand side, shape (m,).
+        cones: moreau.Cones whose sizes sum to m.
+        settings: moreau.Settings (default Settings()). The object is read at
+            each solve, so later changes to it take effect.
+
+    float32 / integer inputs are converted exactly to float64. Invalid input
+    raises ValueError / TypeError before anything is solved.
+    """
+
+    def __init__(
+        self,
+        P: Any,
+        q: Any,
+        A: Any,
+        b: Any,
+        cones: Optional[Cones] = None,
+        settings: Optional[Settings] = None,
+    ) -> None:
+        t0 = time.perf_counter()
+        self._settings = _as_settings(settings)
+        self._cones = _as_cones(cones)
+        q = as_float_array("q", q, shape=(None,), shape_hint=" (a 1-D vector of length n)")
+        b = as_float_array("b", b, shape=(None,), shape_hint=" (a 1-D vector of length m)")
+        n, m = q.shape[0], b.shape[0]
+        if n == 0:
+            raise ValueError("q is empty: the problem needs at least one variable (n >= 1).")
+        if A is None:
+            if m:
+                raise TypeError("A is required when b is not empty.")
+            A = np.zeros((0, n))
+        P_ip, P_ix, P_v = symmetric_csr(P, n)
+        A_ip, A_ix, A_v = to_csr("A", A, (m, n))
+        check_cones_match(self._cones, m, f"b has length {m} (A has {m} rows)")
+        native_cones = cones_to_native(self._cones)
+        self._n, self._m = n, m
+        self._q, self._b = q[None, :], b[None, :]
+        self._P_values, self._A_values = P_v[None, :], A_v[None, :]
+        self._P_pattern = (P_ip, P_ix)
+        self._A_pattern = (A_ip, A_ix)
+        self._holder = _NativeHolder(n, m, P_ip, P_ix, A_ip, A_ix, native_cones, self._settings)
+        self._holder.get()
+        self._construction_time = time.perf_counter() - t0
+        self._info: Optional[SolveInfo] = None
+
+    def solve(self, warm_start: Optional[Union[WarmStart, Solution]] = None) -> Solution:
+        """Solve the problem; returns a Solution (x, z, s). Metadata goes to ``.info``.
+
+        ``warm_start``: a WarmStart (or a previous Solution) to start from. If a
+        warm-started solve fails, it is retried from the default start with a warning.
+        """
+        native = self._holder.get()
+        kw = {}
+        if warm_start is not None:
+            kw = _warm_arrays(warm_start, 1, self._n, self._m, allow_batched=False)
+        res = native.solve(self._P_values, self._A_values, self._q, self._b, **kw)
+        status = _statuses(res)[0]
+        if warm_start is not None and status not in _retry_set(self._settings):
+            warnings.warn(
+                f"Warm-started solve failed ({status.name}); retrying without warm start.",
+                stacklevel=2,
+            )
+            res = native.solve(self._P_values, self._A_values, self._q, self._b)
+            status = _statuses(res)[0]
+        self._info = SolveInfo(
+            status=status,
+            obj_val=float(res["obj_val"][0]),
+            iterations=int(res["iterations"][0]),
+            solve_time=float(res["solve_time"][0]),
+            setup_time=float(res["setup_time"]),
+            construction_time=self._construction_time,
+            primal_res=float(res["primal_res"][0]),
+            dual_res=float(res["dual_res"][0]),
+            gap=float(res["gap"][0]),
+        )
+        return Solution(
+            x=np.array(res["x"][0], dtype=np.float64),
+            z=np.array(res["z"][0], dtype=np.float64),
+            s=np.array(res["s"][0], dtype=np.float64),
+        )
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    @property
+    def m(self) -> int:
+        return self._m
+
+    @property
+    def device(self) -> str:
+        return self._holder.device
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def cones(self) -> Cones:
+        return self._cones
+
+    @property
+    def construction_time(self) -> float:
+        return self._construction_time
+
+    @property
+    def info(self) -> Optional[SolveInfo]:
+        """SolveInfo of the last solve() (None before the first)."""
+        return self._info
+
+
+class CompiledSolver:
+    """Solve batches of problems that share dimensions, sparsity pattern and cones.
+
+    1. Construct with the CSR patterns (int arrays). P must be the FULL
+       symmetric pattern (both triangles, structurally symmetric); column
+       indices sorted and unique within each row.
+    2. ``setup(P_values, A_values)``: values of shape (nnz,) (shared by the batch)
+       or (batch_size, nnz) (one row per problem).
+    3. ``solve(qs, bs)``: shapes (batch_size, n) and (batch_size, m)
+       ((n,) and (m,) allowed when batch_size == 1). Returns a BatchedSolution;
+       metadata goes to ``.info`` (a BatchedSolveInfo with per-problem arrays).
+
+    ``settings.batch_size`` fixes the batch size. Each problem in the batch gets
+    its own status; a failing problem does not stop the others.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        m: int,
+        P_row_offsets: Any,
+        P_col_indices: Any,
+        A_row_offsets: Any,
+        A_col_indices: Any,
+        cones: Optional[Cones] = None,
+        settings: Optional[Settings] = None,
+        b_sparsity_pattern: Optional[Sequence[bool]] = None,
+    ) -> None:
+        t0 = time.perf_counter()
+        n = check_int(ge=1)("n", n)
+        m = check_int(ge=0)("m", m)
+        self._settings = _as_settings(settings)
+        self._cones = _as_cones(cones)
+        P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
+        self._P_perm = transpose_permutation(n, P_ip, P_ix)
+        A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        check_cones_match(self._cones, m, f"m = {m}")
+        native_cones = cones_to_native(self._cones)
+        if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
+            raise ValueError(
+                f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}."
+            )
+        self._n, self._m = n, m
+        self._batch_size = self._settings.batch_size
+        self._nnz_P, self._nnz_A = len(P_ix), len(A_ix)
+        self._P_pattern = (P_ip, P_ix)
+        self._A_pattern = (A_ip, A_ix)
+        self._holder = _NativeHolder(n, m, P_ip, P_ix, A_ip, A_ix, native_cones, self._settings)
+        self._holder.get()
+        self._construction_time = time.perf_counter() - t0
+        self._P_values: Optional[np.ndarray] = None
+        self._A_values: Optional[np.ndarray] = None
+        self._setup_time = 0.0
+        self._info: Optional[BatchedSolveInfo] = None
+
+    def setup(self, P_values: Any, A_values: Any) -> None:
+        """Set the matrix values: (nnz,) shared by the batch, or (batch_size, nnz)."""
+        t0 = time.perf_counter()
+        B = self._batch_size
+        hint = " ((nnz,) shared by the batch, or (batch_size, nnz) = ({}, {}))"
+        P = as_float_array(
+            "P_values",
+            P_values,
+            shapes=[(self._nnz_P,), (1, self._nnz_P), (B, self._nnz_P)],
+            shape_hint=hint.format(B, self._nnz_P),
+        )
+        A = as_float_array(
+            "A_values",
+            A_values,
+            shapes=[(self._nnz_A,), (1, self._nnz_A), (B, self._nnz_A)],
+            shape_hint=hint.format(B, self._nnz_A),
+        )
+        P = P.reshape(-1, self._nnz_P)
+        A = A.reshape(-1, self._nnz_A)
+        self._P_values = symmetrize_values("P_values", P, self._P_perm)
+        self._A_values = np.ascontiguousarray(A)
+        self._setup_time = time.perf_counter() - t0
+
+    def solve(
+        self,
+        qs: Any,
+        bs: Any,
+        warm_start: Optional[Union[WarmStart, BatchedWarmStart]] = None,
+    ) -> BatchedSolution:
+        """Solve the batch. Returns a BatchedSolution with x (B, n), z (B, m), s (B, m).
+
+        ``warm_start``: a BatchedWarmStart (or a previous BatchedSolution) with
+        leading batch axis, or a WarmStart used for every problem. Problems whose
+        warm-started solve fails are re-solved from the default start (with a warning).
+        """
+        if self._P_values is None or self._A_values is None:
+            raise RuntimeError(
+                "setup() must be called before solve(): call "
+                "solver.setup(P_values, A_values) first."
+            )
+        B, n, m = self._batch_size, self._n, self._m
+        q_shapes = [(B, n)] + ([(n,)] if B == 1 else [])
+        b_shapes = [(B, m)] + ([(m,)] if B == 1 else [])
+        hint = f" (settings.batch_size = {B})"
+        q = as_float_array("qs", qs, shapes=q_shapes, shape_hint=hint).reshape(B, n)
+        b = as_float_array("bs", bs, shapes=b_shapes, shape_hint=hint).reshape(B, m)
+        native = self._holder.get()
+        kw = {}
+        if warm_start is not None:
+            kw = _warm_arrays(warm_start, B, n, m, allow_batched=True)
+        t0 = time.perf_counter()
+        res = native.solve(self._P_values, self._A_values, q, b, **kw)
+        wall = time.perf_counter() - t0
+        status = _statuses(res)
+        res = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in res.items()}
+        if warm_start is not None:
+            no_retry = _retry_set(self._settings)
+            failed = [i for i, s in enumerate(status) if s not in no_retry]
+            if failed:
+                names = ", ".join(status[i].name for i in failed)
+                warnings.warn(
+                    f"Warm-started solve failed at batch indices {failed} ({names}); "
+                    f"retrying those problems without warm start.",
+                    stacklevel=2,
+                )
+                t1 = time.perf_counter()
+                cold = native.solve(self._P_values, self._A_values, q, b)
+                wall += time.perf_counter() - t1
+                for key, val in cold.items():
+                    if isinstance(val, np.ndarray) and val.ndim >= 1 and val.shape[0] == B:
+                        res[key][failed] = val[failed]
+                status = _statuses(res)
+        self._info = BatchedSolveInfo(
+            status=status,
+            obj_val=np.asarray(res["obj_val"], dtype=np.float64),
+            iterations=np.asarray(res["iterations"], dtype=np.int64),
+            solve_time=wall,
+            setup_time=float(res["setup_time"]),
+            construction_time=self._construction_time,
+            primal_res=np.asarray(res["primal_res"], dtype=np.float64),
+            dual_res=np.asarray(res["dual_res"], dtype=np.float64),
+            gap=np.asarray(res["gap"], dtype=np.float64),
+            solve_times=np.asarray(res["solve_time"], dtype=np.float64),
+        )
+        return BatchedSolution(
+            x=np.asarray(res["x"], dtype=np.float64),
+            z=np.asarray(res["z"], dtype=np.float64),
+            s=np.asarray(res["s"], dtype=np.float64),
+        )
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    @property
+    def m(self) -> int:
+        return self._m
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def nnz_P(self) -> int:
+        return self._nnz_P
+
+    @property
+    def nnz_A(self) -> int:
+        return self._nnz_A
+
+    @property
+    def device(self) -> str:
+        return self._holder.device
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def cones(self) -> Cones:
+        return self._cones
+
+    @property
+    def construction_time(self) -> float:
+        return self._construction_time
+
+    @property
+    def info(self) -> Optional[BatchedSolveInfo]:
+        """BatchedSolveInfo of the last solve() (None before the first)."""
+        return self._info

@@ -1,0 +1,150 @@
+//! A problem family (one sparsity pattern) and its batched, parallel solve.
+//!
+//! `Family` holds what is shared by all solves: the validated pattern and the
+//! symbolic KKT factorization (ordering computed once).  `solve_batch` runs the
+//! elements on rayon threads, each thread reusing one `Workspace`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::error::SolverError;
+use crate::ipm::{self, ProblemValues, SolveResult, WarmStart, Workspace};
+use crate::kkt::KktSymbolic;
+use crate::problem::{check_finite, check_p_symmetric, ProblemPattern};
+use crate::settings::Settings;
+
+pub struct Family {
+    pub pattern: ProblemPattern,
+    pub symbolic: Arc<KktSymbolic>,
+    /// Seconds spent on the symbolic analysis.
+    pub setup_time: f64,
+}
+
+/// Batched inputs.  P and A are either shared (one row) or one row per element.
+pub struct BatchValues<'a> {
+    pub batch: usize,
+    pub p: &'a [f64],
+    pub p_rows: usize,
+    pub a: &'a [f64],
+    pub a_rows: usize,
+    pub q: &'a [f64],
+    pub b: &'a [f64],
+    pub warm: Option<(&'a [f64], &'a [f64], &'a [f64])>,
+}
+
+impl Family {
+    pub fn new(pattern: ProblemPattern, settings: &Settings) -> Result<Self, SolverError> {
+        let start = Instant::now();
+        let cones = pattern.cones.build();
+        let symbolic = Arc::new(KktSymbolic::new(&pattern, &cones, settings.direct_solve_method)?);
+        Ok(Family { pattern, symbolic, setup_time: start.elapsed().as_secs_f64() })
+    }
+
+    /// Check shapes and values of a batch before solving anything.
+    pub fn validate(&self, v: &BatchValues<'_>) -> Result<(), SolverError> {
+        let (n, m) = (self.pattern.n, self.pattern.m);
+        let (np, na) = (self.pattern.p.nnz(), self.pattern.a.nnz());
+        let shape_err = |what: &str, got: usize, want: String| {
+            Err(SolverError::Data(format!("{what} has {got} values, expected {want}")))
+        };
+        if v.p_rows != 1 && v.p_rows != v.batch {
+            return Err(SolverError::Data(format!(
+                "P_values has batch size {} but the batch has {} problems (use 1 to share P)",
+                v.p_rows, v.batch
+            )));
+        }
+        if v.a_rows != 1 && v.a_rows != v.batch {
+            return Err(SolverError::Data(format!(
+                "A_values has batch size {} but the batch has {} problems (use 1 to share A)",
+                v.a_rows, v.batch
+            )));
+        }
+        if v.p.len() != v.p_rows * np {
+            return shape_err("P_values", v.p.len(), format!("{} x nnz(P) = {} x {np}", v.p_rows, v.p_rows));
+        }
+        if v.a.len() != v.a_rows * na {
+            return shape_err("A_values", v.a.len(), format!("{} x nnz(A) = {} x {na}", v.a_rows, v.a_rows));
+        }
+        if v.q.len() != v.batch * n {
+            return shape_err("q", v.q.len(), format!("batch x n = {} x {n}", v.batch));
+        }
+        if v.b.len() != v.batch * m {
+            return shape_err("b", v.b.len(), format!("batch x m = {} x {m}", v.batch));
+        }
+        check_finite("P_values", v.p)?;
+        check_finite("A_values", v.a)?;
+        check_finite("q", v.q)?;
+        check_finite("b", v.b)?;
+        for k in 0..v.p_rows {
+            check_p_symmetric(&self.pattern, &v.p[k * np..(k + 1) * np])?;
+        }
+        if let Some((x, z, s)) = v.warm {
+            if x.len() != v.batch * n || z.len() != v.batch * m || s.len() != v.batch * m {
+                return Err(SolverError::Data(format!(
+                    "warm start must have shapes (batch, n), (batch, m), (batch, m) = ({}, {n}), ({}, {m}), ({}, {m})",
+                    v.batch, v.batch, v.batch
+                )));
+            }
+            check_finite("warm start x", x)?;
+            check_finite("warm start z", z)?;
+            check_finite("warm start s", s)?;
+        }
+        Ok(())
+    }
+
+    fn element<'a>(&self, v: &BatchValues<'a>, k: usize) -> (ProblemValues<'a>, Option<WarmStart<'a>>) {
+        let (n, m) = (self.pattern.n, self.pattern.m);
+        let (np, na) = (self.pattern.p.nnz(), self.pattern.a.nnz());
+        let kp = if v.p_rows == 1 { 0 } else { k };
+        let ka = if v.a_rows == 1 { 0 } else { k };
+        let values = ProblemValues {
+            p: &v.p[kp * np..(kp + 1) * np],
+            a: &v.a[ka * na..(ka + 1) * na],
+            q: &v.q[k * n..(k + 1) * n],
+            b: &v.b[k * m..(k + 1) * m],
+        };
+        let warm = v.warm.map(|(x, z, s)| WarmStart {
+            x: &x[k * n..(k + 1) * n],
+            z: &z[k * m..(k + 1) * m],
+            s: &s[k * m..(k + 1) * m],
+        });
+        (values, warm)
+    }
+
+    /// Solve every element; element k's result is at index k.  Validates first.
+    pub fn solve_batch(&self, v: &BatchValues<'_>, settings: &Settings) -> Result<Vec<SolveResult>, SolverError> {
+        self.validate(v)?;
+        let run = || {
+            (0..v.batch)
+                .into_par_iter()
+                .map_init(
+                    || Workspace::new(&self.pattern, &self.symbolic),
+                    |ws, k| {
+                        let (values, warm) = self.element(v, k);
+                        ipm::solve(&self.pattern, settings, values, warm, ws)
+                    },
+                )
+                .collect::<Vec<_>>()
+        };
+        if v.batch <= 1 {
+            let mut ws = Workspace::new(&self.pattern, &self.symbolic);
+            return Ok((0..v.batch)
+                .map(|k| {
+                    let (values, warm) = self.element(v, k);
+                    ipm::solve(&self.pattern, settings, values, warm, &mut ws)
+                })
+                .collect());
+        }
+        if settings.num_threads == 0 {
+            Ok(run())
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(settings.num_threads)
+                .build()
+                .map_err(|e| SolverError::Internal(format!("could not start thread pool: {e}")))?;
+            Ok(pool.install(run))
+        }
+    }
+}

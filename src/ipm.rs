@@ -1,0 +1,700 @@
+//! The interior-point loop: homogeneous embedding with a quadratic objective,
+//! Mehrotra predictor-corrector (Goulart & Chen, "Clarabel", 2024).
+//!
+//! Iterates (x, z, s, tau, kappa) of the scaled problem satisfy at the solution
+//! ```text
+//!   P x + A'z + q tau = 0,   A x + s - b tau = 0,
+//!   q'x + b'z + kappa + x'Px / tau = 0,   s in K, z in K*, tau, kappa >= 0,
+//! ```
+//! with tau > 0 at an optimum and kappa > 0 with a Farkas certificate when the
+//! problem is infeasible or unbounded.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cones::{Cone, ScalingStrategy, StepSettings, SupportedCone};
+use crate::equilibrate::{equilibrate, Equilibration};
+use crate::kkt::{KktSettings, KktSymbolic, KktSystem};
+use crate::linalg::{dot, norm_inf, CsrOps};
+use crate::problem::ProblemPattern;
+use crate::settings::Settings;
+use crate::status::SolverStatus;
+
+/// Values of one problem of a family (P is the full symmetric value array).
+#[derive(Clone, Copy)]
+pub struct ProblemValues<'a> {
+    pub p: &'a [f64],
+    pub a: &'a [f64],
+    pub q: &'a [f64],
+    pub b: &'a [f64],
+}
+
+/// A starting point in the user's (unscaled) variables.
+#[derive(Clone, Copy)]
+pub struct WarmStart<'a> {
+    pub x: &'a [f64],
+    pub z: &'a [f64],
+    pub s: &'a [f64],
+}
+
+#[derive(Clone, Debug)]
+pub struct SolveResult {
+    pub x: Vec<f64>,
+    pub z: Vec<f64>,
+    pub s: Vec<f64>,
+    pub status: SolverStatus,
+    pub iterations: usize,
+    pub obj_val: f64,
+    pub primal_res: f64,
+    pub dual_res: f64,
+    pub gap: f64,
+    pub solve_time: f64,
+}
+
+/// Per-solve memory, reusable across the solves of one thread.
+pub struct Workspace {
+    kkt: KktSystem,
+    cones: Vec<(SupportedCone, Range<usize>)>,
+}
+
+impl Workspace {
+    pub fn new(pattern: &ProblemPattern, symbolic: &Arc<KktSymbolic>) -> Self {
+        Workspace { kkt: KktSystem::new(Arc::clone(symbolic)), cones: pattern.cones.build() }
+    }
+}
+
+/// Measures of the current iterate on the unscaled problem.
+#[derive(Clone, Copy, Debug, Default)]
+struct Progress {
+    pobj: f64,
+    dobj: f64,
+    res_primal: f64,
+    res_dual: f64,
+    gap_abs: f64,
+    gap_rel: f64,
+    ktratio: f64,
+    /// Primal infeasibility: b'z and ||A'z|| for the normalized z direction.
+    dot_bz: f64,
+    res_primal_inf: f64,
+    /// Dual infeasibility: q'x, ||Px|| and ||Ax + s|| for the normalized x direction.
+    dot_qx: f64,
+    res_dual_inf: f64,
+}
+
+struct Tolerances {
+    gap_abs: f64,
+    gap_rel: f64,
+    feas: f64,
+    infeas_abs: f64,
+    infeas_rel: f64,
+    ktratio: f64,
+}
+
+impl Progress {
+    fn is_solved(&self, t: &Tolerances) -> bool {
+        self.ktratio <= 1.0
+            && self.res_primal < t.feas
+            && self.res_dual < t.feas
+            && (self.gap_abs < t.gap_abs || self.gap_rel < t.gap_rel)
+    }
+    fn is_primal_infeasible(&self, t: &Tolerances) -> bool {
+        self.ktratio > 1.0
+            && self.dot_bz < -t.infeas_abs
+            && self.res_primal_inf < -t.infeas_rel * self.dot_bz
+    }
+    fn is_dual_infeasible(&self, t: &Tolerances) -> bool {
+        self.ktratio > 1.0 && self.dot_qx < -t.infeas_abs && self.res_dual_inf < -t.infeas_rel * self.dot_qx
+    }
+    /// Final status from the optimality / infeasibility tests, if any holds.
+    fn classify(&self, t: &Tolerances, reduced: bool) -> Option<SolverStatus> {
+        use SolverStatus::*;
+        if self.is_solved(t) {
+            Some(if reduced { AlmostSolved } else { Solved })
+        } else if self.is_primal_infeasible(t) {
+            Some(if reduced { AlmostPrimalInfeasible } else { PrimalInfeasible })
+        } else if self.is_dual_infeasible(t) {
+            Some(if reduced { AlmostDualInfeasible } else { DualInfeasible })
+        } else {
+            None
+        }
+    }
+}
+
+/// The scaled problem data and the iterate.
+struct State<'a> {
+    pattern: &'a ProblemPattern,
+    // scaled data
+    p: Vec<f64>,
+    a: Vec<f64>,
+    q: Vec<f64>,
+    b: Vec<f64>,
+    eq: Equilibration,
+    // unscaled norms, for the termination tests
+    norm_q: f64,
+    norm_b: f64,
+    // iterate
+    x: Vec<f64>,
+    z: Vec<f64>,
+    s: Vec<f64>,
+    tau: f64,
+    kappa: f64,
+}
+
+/// Newton direction.
+struct Direction {
+    x: Vec<f64>,
+    z: Vec<f64>,
+    s: Vec<f64>,
+    tau: f64,
+    kappa: f64,
+}
+
+impl Direction {
+    fn zeros(n: usize, m: usize) -> Self {
+        Direction { x: vec![0.0; n], z: vec![0.0; m], s: vec![0.0; m], tau: 0.0, kappa: 0.0 }
+    }
+}
+
+fn kkt_settings(s: &Settings) -> KktSettings {
+    KktSettings {
+        static_reg_constant: s.static_regularization_constant,
+        static_reg_proportional: s.static_regularization_proportional,
+        dynamic_reg_eps: s.dynamic_regularization_eps,
+        dynamic_reg_delta: s.dynamic_regularization_delta,
+        refine_enable: s.iterative_refinement_enable,
+        refine_reltol: s.iterative_refinement_reltol,
+        refine_abstol: s.iterative_refinement_abstol,
+        refine_max_iter: s.iterative_refinement_max_iter,
+        refine_stop_ratio: s.iterative_refinement_stop_ratio,
+    }
+}
+
+impl<'a> State<'a> {
+    fn n(&self) -> usize {
+        self.pattern.n
+    }
+    fn m(&self) -> usize {
+        self.pattern.m
+    }
+
+    fn p_mul(&self, y: &mut [f64], x: &[f64]) {
+        self.pattern.p.mul(&self.p, y, x);
+    }
+
+    /// Residuals of the embedding: rx = Px + A'z + q tau, rz = Ax + s - b tau,
+    /// rtau = q'x + b'z + kappa + x'Px / tau.  Also returns Px and x'Px.
+    fn residuals(&self, rx: &mut [f64], rz: &mut [f64], px: &mut [f64]) -> (f64, f64) {
+        self.p_mul(px, &self.x);
+        let xpx = dot(&self.x, px);
+        self.pattern.a.mul_t(&self.a, rx, &self.z);
+        for j in 0..self.n() {
+            rx[j] += px[j] + self.q[j] * self.tau;
+        }
+        self.pattern.a.mul(&self.a, rz, &self.x);
+        for i in 0..self.m() {
+            rz[i] += self.s[i] - self.b[i] * self.tau;
+        }
+        let rtau = dot(&self.q, &self.x) + dot(&self.b, &self.z) + self.kappa + xpx / self.tau;
+        (rtau, xpx)
+    }
+
+    /// Termination measures on the unscaled problem.
+    fn progress(&self, rx: &[f64], rz: &[f64], px: &[f64], xpx: f64) -> Progress {
+        let (n, m) = (self.n(), self.m());
+        let (d, e, c, tau) = (&self.eq.d, &self.eq.e, self.eq.c, self.tau);
+        let mut pr = Progress::default();
+        // Objectives (scaled objective / c is the unscaled one).
+        let qx = dot(&self.q, &self.x);
+        let bz = dot(&self.b, &self.z);
+        let xpx_t = xpx / (tau * tau);
+        pr.pobj = (0.5 * xpx_t + qx / tau) / c;
+        pr.dobj = (-0.5 * xpx_t - bz / tau) / c;
+        pr.gap_abs = (pr.pobj - pr.dobj).abs();
+        pr.gap_rel = pr.gap_abs / f64::max(1.0, f64::min(pr.pobj.abs(), pr.dobj.abs()));
+        pr.ktratio = self.kappa / tau;
+        // Unscaled iterate norms.
+        let norm_x = (0..n).map(|j| (d[j] * self.x[j]).abs()).fold(0.0, f64::max) / tau;
+        let norm_z = (0..m).map(|i| (e[i] * self.z[i]).abs()).fold(0.0, f64::max) / (c * tau);
+        let norm_s = (0..m).map(|i| (self.s[i] / e[i]).abs()).fold(0.0, f64::max) / tau;
+        // Primal residual A x + s - b = E^{-1} rz / tau; dual residual D^{-1} rx / (c tau).
+        let rp = (0..m).map(|i| (rz[i] / e[i]).abs()).fold(0.0, f64::max) / tau;
+        let rd = (0..n).map(|j| (rx[j] / d[j]).abs()).fold(0.0, f64::max) / (c * tau);
+        pr.res_primal = rp / f64::max(1.0, self.norm_b + norm_x + norm_s);
+        pr.res_dual = rd / f64::max(1.0, self.norm_q + norm_x + norm_z);
+        // Certificates: z direction E z (unscaled up to c), x direction D x.
+        let zdir_norm = f64::max(1.0, (0..m).map(|i| (e[i] * self.z[i]).abs()).fold(0.0, f64::max));
+        let xdir_norm = f64::max(1.0, (0..n).map(|j| (d[j] * self.x[j]).abs()).fold(0.0, f64::max));
+        // b'(E z) = b~'z; A'(E z) = D^{-1} A~'z.
+        pr.dot_bz = bz / zdir_norm;
+        let atz = rx.iter().zip(px).zip(&self.q).map(|((r, p), q)| r - p - q * tau);
+        pr.res_primal_inf = atz.enumerate().map(|(j, v)| (v / d[j]).abs()).fold(0.0, f64::max) / zdir_norm;
+        // q'(D x) = q~'x / c; P (D x) = D^{-1} P~ x / c; A (D x) + s/E = E^{-1}(A~x + s).
+        pr.dot_qx = qx / (c * xdir_norm);
+        let norm_px = (0..n).map(|j| (px[j] / d[j]).abs()).fold(0.0, f64::max) / c;
+        let norm_axs = (0..m).map(|i| ((rz[i] + self.b[i] * tau) / e[i]).abs()).fold(0.0, f64::max);
+        pr.res_dual_inf = f64::max(norm_px, norm_axs) / xdir_norm;
+        pr
+    }
+}
+
+/// Solve one problem.  `values` are the user's (unscaled) data.
+pub fn solve(
+    pattern: &ProblemPattern,
+    settings: &Settings,
+    values: ProblemValues<'_>,
+    warm: Option<WarmStart<'_>>,
+    ws: &mut Workspace,
+) -> SolveResult {
+    let start = Instant::now();
+    let (n, m) = (pattern.n, pattern.m);
+    let ksettings = kkt_settings(settings);
+    let mut p = values.p.to_vec();
+    let mut a = values.a.to_vec();
+    let mut q = values.q.to_vec();
+    let mut b = values.b.to_vec();
+    let eq = equilibrate(pattern, &ws.cones, settings, &mut p, &mut a, &mut q, &mut b);
+    ws.kkt.set_data(&p, &a);
+    let mut st = State {
+        pattern,
+        p,
+        a,
+        q,
+        b,
+        eq,
+        norm_q: norm_inf(values.q),
+        norm_b: norm_inf(values.b),
+        x: vec![0.0; n],
+        z: vec![0.0; m],
+        s: vec![0.0; m],
+        tau: 1.0,
+        kappa: 1.0,
+    };
+    let degree = pattern.cones.degree() as f64;
+    let symmetric = ws.cones.iter().all(|(c, _)| c.is_symmetric());
+    let step_settings = StepSettings::default();
+
+    let tol = Tolerances {
+        gap_abs: settings.tol_gap_abs,
+        gap_rel: settings.tol_gap_rel,
+        feas: settings.tol_feas,
+        infeas_abs: settings.tol_infeas_abs,
+        infeas_rel: settings.tol_infeas_rel,
+        ktratio: settings.tol_ktratio,
+    };
+    let reduced = Tolerances {
+        gap_abs: settings.reduced_tol_gap_abs,
+        gap_rel: settings.reduced_tol_gap_rel,
+        feas: settings.reduced_tol_feas,
+        infeas_abs: settings.reduced_tol_infeas_abs,
+        infeas_rel: settings.reduced_tol_infeas_rel,
+        ktratio: settings.reduced_tol_ktratio,
+    };
+
+    let init_ok = initialize(&mut st, ws, settings, &ksettings, warm, symmetric);
+
+    let mut rx = vec![0.0; n];
+    let mut rz = vec![0.0; m];
+    let mut px = vec![0.0; n];
+    let mut dir = Direction::zeros(n, m);
+    let mut aff = Direction::zeros(n, m);
+    let mut x1 = vec![0.0; n];
+    let mut z1 = vec![0.0; m];
+    let mut ds = vec![0.0; m];
+    let mut shift = vec![0.0; m];
+    let mut kkt_rhs = vec![0.0; n + m];
+    let mut kkt_sol = vec![0.0; n + m];
+    let mut status = if init_ok { SolverStatus::Unsolved } else { SolverStatus::NumericalError };
+    let mut iter = 0usize;
+    let mut scaling = ScalingStrategy::PrimalDual;
+    let mut progress = Progress::default();
+    let mut last_alpha = 0.0;
+    let mut last_sigma = 0.0;
+
+    if settings.verbose {
+        tracing::info!(
+            "moreau-jax IPM  n = {n}, m = {m}, nnz(P) = {}, nnz(A) = {}, cones: {:?}",
+            pattern.p.nnz(),
+            pattern.a.nnz(),
+            pattern.cones
+        );
+        tracing::info!(
+            "{:>4} {:>13} {:>13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "iter", "pcost", "dcost", "gap", "pres", "dres", "k/t", "mu", "step"
+        );
+    }
+
+    while status == SolverStatus::Unsolved {
+        let (rtau, xpx) = st.residuals(&mut rx, &mut rz, &mut px);
+        let mu = (dot(&st.s, &st.z) + st.tau * st.kappa) / (degree + 1.0);
+        progress = st.progress(&rx, &rz, &px, xpx);
+        if settings.verbose {
+            tracing::info!(
+                "{:>4} {:>13.6e} {:>13.6e} {:>9.2e} {:>9.2e} {:>9.2e} {:>9.2e} {:>9.2e} {:>9}",
+                iter,
+                progress.pobj,
+                progress.dobj,
+                progress.gap_abs,
+                progress.res_primal,
+                progress.res_dual,
+                progress.ktratio,
+                mu,
+                if iter == 0 { "------".to_string() } else { format!("{last_alpha:.2e}") }
+            );
+        }
+        if let Some(s) = progress.classify(&tol, false) {
+            status = s;
+            break;
+        }
+        if iter >= settings.max_iter {
+            status = SolverStatus::MaxIterations;
+            break;
+        }
+        if start.elapsed().as_secs_f64() > settings.time_limit {
+            status = SolverStatus::MaxTime;
+            break;
+        }
+        let _ = last_sigma;
+
+        // Scaling and factorization at the current point.
+        let mut scaling_ok = true;
+        for (cone, r) in ws.cones.iter_mut() {
+            scaling_ok &= cone.update_scaling(&st.s[r.clone()], &st.z[r.clone()], mu, scaling);
+        }
+        if !scaling_ok || !ws.kkt.update_and_factor(&ws.cones, &ksettings) {
+            status = SolverStatus::NumericalError;
+            break;
+        }
+        // Constant part: K [x1; z1] = [-q; b].
+        for j in 0..n {
+            kkt_rhs[j] = -st.q[j];
+        }
+        kkt_rhs[n..].copy_from_slice(&st.b);
+        ws.kkt.solve(&kkt_rhs, &mut kkt_sol, &ksettings);
+        x1.copy_from_slice(&kkt_sol[..n]);
+        z1.copy_from_slice(&kkt_sol[n..]);
+
+        // Predictor.
+        for (cone, r) in ws.cones.iter() {
+            cone.affine_ds(&mut ds[r.clone()], &st.s[r.clone()]);
+        }
+        let dkappa_aff = st.tau * st.kappa;
+        newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa_aff, 1.0, &mut kkt_rhs, &mut kkt_sol, &mut aff);
+        let alpha_aff = step_length(&st, ws, &aff, &step_settings, 1.0);
+        let sigma = (1.0 - alpha_aff).powi(3);
+        last_sigma = sigma;
+
+        // Corrector: ds = affine ds + shift(sigma mu, affine step).
+        for (cone, r) in ws.cones.iter_mut() {
+            cone.combined_ds_shift(&mut shift[r.clone()], &aff.z[r.clone()], &aff.s[r.clone()], sigma * mu);
+        }
+        for i in 0..m {
+            ds[i] += shift[i];
+        }
+        let dkappa = st.tau * st.kappa + aff.tau * aff.kappa - sigma * mu;
+        newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa, 1.0 - sigma, &mut kkt_rhs, &mut kkt_sol, &mut dir);
+        let mut alpha = step_length(&st, ws, &dir, &step_settings, 1.0);
+        if !symmetric {
+            alpha = centrality_backtrack(&st, ws, &dir, alpha, degree, &step_settings);
+        }
+        alpha *= settings.max_step_fraction;
+
+        if alpha < settings.min_terminate_step_length {
+            if !symmetric && scaling == ScalingStrategy::PrimalDual {
+                // Retry the iteration with the more conservative dual scaling.
+                scaling = ScalingStrategy::Dual;
+                continue;
+            }
+            status = SolverStatus::InsufficientProgress;
+            break;
+        }
+        // Take the step.
+        for j in 0..n {
+            st.x[j] += alpha * dir.x[j];
+        }
+        for i in 0..m {
+            st.z[i] += alpha * dir.z[i];
+            st.s[i] += alpha * dir.s[i];
+        }
+        st.tau += alpha * dir.tau;
+        st.kappa += alpha * dir.kappa;
+        last_alpha = alpha;
+        iter += 1;
+    }
+
+    // Failed runs that still meet the reduced tolerances are "Almost" answers.
+    if matches!(status, SolverStatus::InsufficientProgress | SolverStatus::NumericalError) {
+        let (_, xpx) = st.residuals(&mut rx, &mut rz, &mut px);
+        progress = st.progress(&rx, &rz, &px, xpx);
+        if let Some(s) = progress.classify(&reduced, true) {
+            status = s;
+        }
+    }
+    if settings.verbose {
+        tracing::info!("terminated with status {:?} after {iter} iterations", status);
+    }
+    finish(&st, status, iter, &progress, start.elapsed().as_secs_f64())
+}
+
+/// Starting point: the user's warm start, or for symmetric cones the solution of
+/// [P A'; A -I][x; z] = [-q; b] shifted into the cones, else the cones' central points.
+fn initialize(
+    st: &mut State<'_>,
+    ws: &mut Workspace,
+    settings: &Settings,
+    ksettings: &KktSettings,
+    warm: Option<WarmStart<'_>>,
+    symmetric: bool,
+) -> bool {
+    let (n, m) = (st.n(), st.m());
+    st.tau = 1.0;
+    st.kappa = 1.0;
+    if let Some(w) = warm {
+        let (d, e, c) = (&st.eq.d, &st.eq.e, st.eq.c);
+        for j in 0..n {
+            st.x[j] = w.x[j] / d[j];
+        }
+        for i in 0..m {
+            st.z[i] = w.z[i] * c / e[i];
+            st.s[i] = w.s[i] * e[i];
+        }
+        shift_into_cones(st, ws);
+        return true;
+    }
+    if !symmetric {
+        for (cone, r) in ws.cones.iter() {
+            cone.unit_initialization(&mut st.z[r.clone()], &mut st.s[r.clone()]);
+        }
+        st.x.iter_mut().for_each(|v| *v = 0.0);
+        return true;
+    }
+    // H = I for every cone (zero cone: H = 0), from the unit point.
+    let mut e_z = vec![0.0; m];
+    let mut e_s = vec![0.0; m];
+    for (cone, r) in ws.cones.iter_mut() {
+        cone.unit_initialization(&mut e_z[r.clone()], &mut e_s[r.clone()]);
+        cone.update_scaling(&e_s[r.clone()], &e_z[r.clone()], 1.0, ScalingStrategy::PrimalDual);
+    }
+    if !ws.kkt.update_and_factor(&ws.cones, ksettings) {
+        return false;
+    }
+    let mut rhs = vec![0.0; n + m];
+    for j in 0..n {
+        rhs[j] = -st.q[j];
+    }
+    rhs[n..].copy_from_slice(&st.b);
+    let mut sol = vec![0.0; n + m];
+    ws.kkt.solve(&rhs, &mut sol, ksettings);
+    let _ = settings;
+    st.x.copy_from_slice(&sol[..n]);
+    for i in 0..m {
+        st.z[i] = sol[n + i];
+        st.s[i] = -sol[n + i];
+    }
+    shift_into_cones(st, ws);
+    true
+}
+
+/// Move s and z strictly inside their cones (s = 0 on zero-cone rows).
+fn shift_into_cones(st: &mut State<'_>, ws: &Workspace) {
+    for (cone, r) in ws.cones.iter() {
+        let (z, s) = (&mut st.z[r.clone()], &mut st.s[r.clone()]);
+        match cone {
+            SupportedCone::Zero(_) => s.iter_mut().for_each(|v| *v = 0.0),
+            SupportedCone::Exponential(_) | SupportedCone::Power(_) => {
+                // Non-symmetric cones: keep a warm point only if strictly inside.
+                let zeros = vec![0.0; cone.dim()];
+                if !cone.compute_barrier(z, s, &zeros, &zeros, 0.0).is_finite() {
+                    cone.unit_initialization(z, s);
+                }
+            }
+            _ => {
+                for v in [s, z] {
+                    let (alpha, _) = cone.margins(v);
+                    if alpha < f64::EPSILON.sqrt() {
+                        // two stages so that large alpha does not cancel to exactly 0
+                        cone.scaled_unit_shift(v, -alpha);
+                        cone.scaled_unit_shift(v, 1.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Solve the Newton system for complementarity rhs `ds` (cones) and `dkappa`,
+/// with the residuals weighted by `eta` (1 for the predictor, 1 - sigma for the
+/// corrector).  Writes the direction into `out`.
+#[allow(clippy::too_many_arguments)]
+fn newton_step(
+    st: &State<'_>,
+    ws: &mut Workspace,
+    ksettings: &KktSettings,
+    rx: &[f64],
+    rz: &[f64],
+    rtau: f64,
+    px: &[f64],
+    x1: &[f64],
+    z1: &[f64],
+    ds: &[f64],
+    dkappa: f64,
+    eta: f64,
+    rhs: &mut [f64],
+    sol: &mut [f64],
+    out: &mut Direction,
+) {
+    let (n, m) = (st.n(), st.m());
+    // offset: ds + H dz = -offset
+    for (cone, r) in ws.cones.iter() {
+        cone.delta_s_from_delta_z_offset(&mut out.s[r.clone()], &ds[r.clone()], &st.z[r.clone()]);
+    }
+    for j in 0..n {
+        rhs[j] = -eta * rx[j];
+    }
+    for i in 0..m {
+        rhs[n + i] = -eta * rz[i] + out.s[i];
+    }
+    ws.kkt.solve(rhs, sol, ksettings);
+    let (x2, z2) = sol.split_at(n);
+    // dtau from the linearized third equation (xi = x / tau).
+    let tau = st.tau;
+    let mut q2pxi_x1 = 0.0;
+    let mut q2pxi_x2 = 0.0;
+    for j in 0..n {
+        let g = st.q[j] + 2.0 * px[j] / tau;
+        q2pxi_x1 += g * x1[j];
+        q2pxi_x2 += g * x2[j];
+    }
+    let xi_p_xi = dot(&st.x, px) / (tau * tau);
+    let num = -eta * rtau + dkappa / tau - q2pxi_x2 - dot(&st.b, z2);
+    let den = q2pxi_x1 + dot(&st.b, z1) - st.kappa / tau - xi_p_xi;
+    let dtau = num / den;
+    for j in 0..n {
+        out.x[j] = x2[j] + dtau * x1[j];
+    }
+    for i in 0..m {
+        out.z[i] = z2[i] + dtau * z1[i];
+    }
+    // ds = -offset - H dz
+    let offset = std::mem::take(&mut out.s);
+    let mut hdz = vec![0.0; m];
+    for (cone, r) in ws.cones.iter() {
+        cone.mul_hs(&mut hdz[r.clone()], &out.z[r.clone()]);
+    }
+    out.s = offset;
+    for i in 0..m {
+        out.s[i] = -out.s[i] - hdz[i];
+    }
+    out.tau = dtau;
+    out.kappa = -(dkappa + st.kappa * dtau) / tau;
+}
+
+/// Largest step in (0, alpha_max] keeping s, z, tau, kappa in their cones.
+fn step_length(st: &State<'_>, ws: &Workspace, d: &Direction, ss: &StepSettings, alpha_max: f64) -> f64 {
+    let mut alpha = alpha_max;
+    if d.tau < 0.0 {
+        alpha = alpha.min(-st.tau / d.tau);
+    }
+    if d.kappa < 0.0 {
+        alpha = alpha.min(-st.kappa / d.kappa);
+    }
+    for (cone, r) in ws.cones.iter() {
+        let (az, as_) = cone.step_length(&d.z[r.clone()], &d.s[r.clone()], &st.z[r.clone()], &st.s[r.clone()], ss, alpha);
+        alpha = alpha.min(az).min(as_);
+    }
+    alpha
+}
+
+/// For non-symmetric cones: shrink the step until the new point is not less
+/// central than `exp(1)`-ish, measured by the barrier-based proximity
+/// psi = (nu + 1) ln(mu) - ln(tau kappa) + sum of cone barriers (+ constants).
+fn centrality_backtrack(
+    st: &State<'_>,
+    ws: &Workspace,
+    d: &Direction,
+    mut alpha: f64,
+    degree: f64,
+    ss: &StepSettings,
+) -> f64 {
+    let m = st.m();
+    let proximity = |a: f64| -> f64 {
+        let tau = st.tau + a * d.tau;
+        let kappa = st.kappa + a * d.kappa;
+        if tau <= 0.0 || kappa <= 0.0 {
+            return f64::INFINITY;
+        }
+        let mut sz = 0.0;
+        for i in 0..m {
+            sz += (st.s[i] + a * d.s[i]) * (st.z[i] + a * d.z[i]);
+        }
+        let mu = (sz + tau * kappa) / (degree + 1.0);
+        if mu <= 0.0 {
+            return f64::INFINITY;
+        }
+        let mut psi = (degree + 1.0) * mu.ln() - (tau * kappa).ln();
+        for (cone, r) in ws.cones.iter() {
+            let b = cone.compute_barrier(&st.z[r.clone()], &st.s[r.clone()], &d.z[r.clone()], &d.s[r.clone()], a);
+            psi += b;
+            if matches!(cone, SupportedCone::Exponential(_) | SupportedCone::Power(_)) {
+                psi += cone.degree() as f64; // f + f* >= -nu ln(mu) - nu on the central path
+            }
+        }
+        psi
+    };
+    // Accept any step that does not leave a wide neighbourhood of the central path.
+    let limit = f64::max(proximity(0.0), 1.0) + 1.0;
+    while alpha > ss.min_step {
+        let psi = proximity(alpha);
+        if psi.is_finite() && psi <= limit {
+            break;
+        }
+        alpha *= ss.backtrack;
+    }
+    alpha
+}
+
+/// Map the iterate back to the user's variables and fill the result.
+fn finish(st: &State<'_>, status: SolverStatus, iterations: usize, pr: &Progress, time: f64) -> SolveResult {
+    let (n, m) = (st.n(), st.m());
+    let (d, e, c, tau) = (&st.eq.d, &st.eq.e, st.eq.c, st.tau);
+    let mut x: Vec<f64> = (0..n).map(|j| d[j] * st.x[j]).collect();
+    let mut z: Vec<f64> = (0..m).map(|i| e[i] * st.z[i]).collect();
+    let mut s: Vec<f64> = (0..m).map(|i| st.s[i] / e[i]).collect();
+    let obj_val;
+    match status {
+        SolverStatus::PrimalInfeasible | SolverStatus::AlmostPrimalInfeasible => {
+            // Certificate z with b'z = -1.
+            let bz = dot(&st.b, &st.z);
+            z.iter_mut().for_each(|v| *v /= -bz);
+            x.iter_mut().for_each(|v| *v = f64::NAN);
+            s.iter_mut().for_each(|v| *v = f64::NAN);
+            obj_val = f64::INFINITY;
+        }
+        SolverStatus::DualInfeasible | SolverStatus::AlmostDualInfeasible => {
+            // Certificate x with q'x = -1 (s is the matching direction).
+            let qx = dot(&st.q, &st.x) / c;
+            x.iter_mut().for_each(|v| *v /= -qx);
+            s.iter_mut().for_each(|v| *v /= -qx);
+            z.iter_mut().for_each(|v| *v = f64::NAN);
+            obj_val = f64::NEG_INFINITY;
+        }
+        _ => {
+            x.iter_mut().for_each(|v| *v /= tau);
+            s.iter_mut().for_each(|v| *v /= tau);
+            z.iter_mut().for_each(|v| *v /= c * tau);
+            obj_val = pr.pobj;
+        }
+    }
+    SolveResult {
+        x,
+        z,
+        s,
+        status,
+        iterations,
+        obj_val,
+        primal_res: pr.res_primal,
+        dual_res: pr.res_dual,
+        gap: pr.gap_abs,
+        solve_time: time,
+    }
+}

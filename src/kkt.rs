@@ -1,0 +1,360 @@
+//! The quasi-definite KKT system of the interior-point method
+//!
+//! ```text
+//!     K = [ P + eps I      A'       ]
+//!         [ A          -(H + eps I) ]
+//! ```
+//! stored as its upper triangle in CSC and factored with faer's sparse LDL^T.
+//! The pattern, the fill-reducing ordering (AMD) and the symbolic factorization
+//! depend only on the sparsity of P, A and the cones: `KktSymbolic` computes them
+//! once and is shared (read-only) by every solve of the family, also across the
+//! threads of a batch.  Each solve owns a `KktSystem` with the numeric values.
+
+use std::sync::Arc;
+
+use dyn_stack::{MemBuffer, MemStack, StackReq};
+use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
+use faer::sparse::linalg::cholesky::{
+    factorize_symbolic_cholesky, CholeskySymbolicParams, LdltRef, SymbolicCholesky, SymmetricOrdering,
+};
+use faer::sparse::linalg::SupernodalThreshold;
+use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
+use faer::{Conj, MatMut, Par, Side, Spec};
+
+use crate::cones::Cone;
+use crate::error::SolverError;
+use crate::problem::ProblemPattern;
+use crate::settings::DirectSolveMethod;
+
+/// Where each piece of data lands in the KKT value array.
+#[derive(Debug)]
+pub struct KktSymbolic {
+    pub n: usize,
+    pub m: usize,
+    col_ptr: Vec<usize>,
+    row_idx: Vec<usize>,
+    /// (KKT position, index into P's full value array) for the upper triangle of P.
+    p_map: Vec<(usize, usize)>,
+    /// KKT position of each A value (A stored row-wise = columns of A').
+    a_map: Vec<usize>,
+    /// KKT position of the diagonal entry of every column.
+    diag: Vec<usize>,
+    /// For every cone (in order), the KKT positions of its H block values, in the
+    /// order `Cone::hs_block` writes them.
+    hs_map: Vec<Vec<usize>>,
+    factor: SymbolicCholesky<usize>,
+    /// +1 for the x block, -1 for the z block (dynamic regularization signs).
+    signs: Vec<i8>,
+}
+
+impl KktSymbolic {
+    pub fn new(
+        pattern: &ProblemPattern,
+        cones: &[(impl Cone, std::ops::Range<usize>)],
+        method: DirectSolveMethod,
+    ) -> Result<Self, SolverError> {
+        let (n, m) = (pattern.n, pattern.m);
+        let dim = n + m;
+        // Cone block of each constraint row.
+        let mut row_cone = vec![0usize; m];
+        for (k, (_, range)) in cones.iter().enumerate() {
+            for r in range.clone() {
+                row_cone[r] = k;
+            }
+        }
+        let mut col_ptr = Vec::with_capacity(dim + 1);
+        let mut row_idx = Vec::new();
+        let mut p_map = Vec::new();
+        let mut a_map = vec![0; pattern.a.nnz()];
+        let mut diag = vec![0; dim];
+        let mut hs_map: Vec<Vec<usize>> = cones
+            .iter()
+            .map(|(c, _)| {
+                let d = c.dim();
+                vec![0; if c.hs_is_diagonal() { d } else { d * (d + 1) / 2 }]
+            })
+            .collect();
+        col_ptr.push(0);
+        // Columns of the x block: upper triangle of P (row c of the full CSR,
+        // entries with column <= c), then a diagonal entry if P has none.
+        for c in 0..n {
+            let mut has_diag = false;
+            for k in pattern.p.indptr[c]..pattern.p.indptr[c + 1] {
+                let r = pattern.p.indices[k];
+                if r > c {
+                    break;
+                }
+                if r == c {
+                    has_diag = true;
+                    diag[c] = row_idx.len();
+                }
+                p_map.push((row_idx.len(), k));
+                row_idx.push(r);
+            }
+            if !has_diag {
+                diag[c] = row_idx.len();
+                row_idx.push(c);
+            }
+            col_ptr.push(row_idx.len());
+        }
+        // Columns of the z block: row i of A (as rows j < n), then the H block.
+        for i in 0..m {
+            for k in pattern.a.indptr[i]..pattern.a.indptr[i + 1] {
+                a_map[k] = row_idx.len();
+                row_idx.push(pattern.a.indices[k]);
+            }
+            let kc = row_cone[i];
+            let (cone, range) = &cones[kc];
+            let local = i - range.start;
+            if cone.hs_is_diagonal() {
+                hs_map[kc][local] = row_idx.len();
+                diag[n + i] = row_idx.len();
+                row_idx.push(n + i);
+            } else {
+                for r in 0..=local {
+                    hs_map[kc][crate::cones::util::triu_index(r, local)] = row_idx.len();
+                    if r == local {
+                        diag[n + i] = row_idx.len();
+                    }
+                    row_idx.push(n + range.start + r);
+                }
+            }
+            col_ptr.push(row_idx.len());
+        }
+        let threshold = match method {
+            DirectSolveMethod::Auto => SupernodalThreshold::AUTO,
+            DirectSolveMethod::Qdldl => SupernodalThreshold::FORCE_SIMPLICIAL,
+            DirectSolveMethod::Faer => SupernodalThreshold::FORCE_SUPERNODAL,
+        };
+        let symbolic = SymbolicSparseColMatRef::new_checked(dim, dim, &col_ptr, None, &row_idx);
+        let factor = factorize_symbolic_cholesky(
+            symbolic,
+            Side::Upper,
+            SymmetricOrdering::Amd,
+            CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
+        )
+        .map_err(|e| SolverError::Internal(format!("symbolic factorization failed: {e:?}")))?;
+        let mut signs = vec![1i8; dim];
+        signs[n..].fill(-1);
+        Ok(KktSymbolic { n, m, col_ptr, row_idx, p_map, a_map, diag, hs_map, factor, signs })
+    }
+
+    pub fn nnz(&self) -> usize {
+        self.row_idx.len()
+    }
+
+    /// Nonzeros of the L factor (a measure of factorization cost).
+    pub fn factor_nnz(&self) -> usize {
+        self.factor.len_val()
+    }
+}
+
+/// Numeric KKT values and factor of one solve.
+pub struct KktSystem {
+    symbolic: Arc<KktSymbolic>,
+    /// KKT values including the static regularization.
+    values: Vec<f64>,
+    l_values: Vec<f64>,
+    mem: MemBuffer,
+    /// Static regularization currently on the diagonal (+eps x block, -eps z block).
+    static_reg: f64,
+    reg_delta: f64,
+    reg_eps: f64,
+    refine: bool,
+    work_rhs: Vec<f64>,
+    work_res: Vec<f64>,
+    work_sol: Vec<f64>,
+}
+
+/// Settings of the KKT solve that come from the solver settings.
+#[derive(Clone, Copy, Debug)]
+pub struct KktSettings {
+    pub static_reg_constant: f64,
+    pub static_reg_proportional: f64,
+    pub dynamic_reg_eps: f64,
+    pub dynamic_reg_delta: f64,
+    pub refine_enable: bool,
+    pub refine_reltol: f64,
+    pub refine_abstol: f64,
+    pub refine_max_iter: usize,
+    pub refine_stop_ratio: f64,
+}
+
+impl KktSystem {
+    pub fn new(symbolic: Arc<KktSymbolic>) -> Self {
+        let dim = symbolic.n + symbolic.m;
+        let params: Spec<LdltParams, f64> = Default::default();
+        let req = StackReq::any_of(&[
+            symbolic.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
+            symbolic.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
+        ]);
+        KktSystem {
+            values: vec![0.0; symbolic.nnz()],
+            l_values: vec![0.0; symbolic.factor.len_val()],
+            mem: MemBuffer::new(req),
+            static_reg: 0.0,
+            reg_delta: 0.0,
+            reg_eps: 0.0,
+            refine: true,
+            work_rhs: vec![0.0; dim],
+            work_res: vec![0.0; dim],
+            work_sol: vec![0.0; dim],
+            symbolic,
+        }
+    }
+
+    /// Write P and A values (called once per solve, after equilibration).
+    pub fn set_data(&mut self, p_values: &[f64], a_values: &[f64]) {
+        let s = &self.symbolic;
+        for v in self.values.iter_mut() {
+            *v = 0.0;
+        }
+        for &(pos, k) in &s.p_map {
+            self.values[pos] = p_values[k];
+        }
+        for (k, &pos) in s.a_map.iter().enumerate() {
+            self.values[pos] = a_values[k];
+        }
+    }
+
+    /// Write the -H blocks of the cones and the static regularization, then factor.
+    /// Returns false if the factorization failed.
+    pub fn update_and_factor<C: Cone>(&mut self, cones: &[(C, std::ops::Range<usize>)], settings: &KktSettings) -> bool {
+        let s = Arc::clone(&self.symbolic);
+        let n = s.n;
+        let mut block = Vec::new();
+        for (k, (cone, _)) in cones.iter().enumerate() {
+            let positions = &s.hs_map[k];
+            block.resize(positions.len(), 0.0);
+            cone.hs_block(&mut block);
+            for (&pos, &h) in positions.iter().zip(&block) {
+                self.values[pos] = -h;
+            }
+        }
+        // Remove the old static regularization from the x block, then add the new one.
+        for j in 0..n {
+            self.values[s.diag[j]] -= self.static_reg;
+        }
+        let max_diag = s.diag.iter().map(|&p| self.values[p].abs()).fold(0.0, f64::max);
+        let eps = settings.static_reg_constant + settings.static_reg_proportional * max_diag;
+        for j in 0..n {
+            self.values[s.diag[j]] += eps;
+        }
+        for i in 0..s.m {
+            self.values[s.diag[n + i]] -= eps;
+        }
+        self.static_reg = eps;
+        self.reg_delta = settings.dynamic_reg_delta;
+        self.reg_eps = settings.dynamic_reg_eps;
+        self.refine = settings.refine_enable;
+        self.factor()
+    }
+
+    fn factor(&mut self) -> bool {
+        let s = &self.symbolic;
+        let dim = s.n + s.m;
+        let mat = SparseColMatRef::new(
+            SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
+            &self.values,
+        );
+        let reg = LdltRegularization {
+            dynamic_regularization_signs: Some(&s.signs),
+            dynamic_regularization_delta: self.reg_delta,
+            dynamic_regularization_epsilon: self.reg_eps,
+        };
+        let stack = MemStack::new(&mut self.mem);
+        let result = s.factor.factorize_numeric_ldlt(
+            &mut self.l_values,
+            mat,
+            Side::Upper,
+            reg,
+            Par::Seq,
+            stack,
+            Default::default(),
+        );
+        result.is_ok() && self.l_values.iter().all(|v| v.is_finite())
+    }
+
+    fn solve_factored(&mut self, x: &mut [f64]) {
+        let s = &self.symbolic;
+        let ldlt = LdltRef::new(&s.factor, &self.l_values);
+        let len = x.len();
+        let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
+        ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+    }
+
+    /// y = K x with the unregularized K (true P, A and -H).
+    fn mul_unregularized(&self, y: &mut [f64], x: &[f64]) {
+        let s = &self.symbolic;
+        let n = s.n;
+        y.iter_mut().for_each(|v| *v = 0.0);
+        for c in 0..n + s.m {
+            for k in s.col_ptr[c]..s.col_ptr[c + 1] {
+                let r = s.row_idx[k];
+                let v = self.values[k];
+                if r == c {
+                    y[c] += v * x[c];
+                } else {
+                    y[r] += v * x[c];
+                    y[c] += v * x[r];
+                }
+            }
+        }
+        for j in 0..n {
+            y[j] -= self.static_reg * x[j];
+        }
+        for i in n..n + s.m {
+            y[i] += self.static_reg * x[i];
+        }
+    }
+
+    /// Solve K x = rhs (x overwritten), with iterative refinement against the
+    /// unregularized K.
+    pub fn solve(&mut self, rhs: &[f64], x: &mut [f64], settings: &KktSettings) {
+        x.copy_from_slice(rhs);
+        self.solve_factored(x);
+        if !self.refine {
+            return;
+        }
+        let norm_rhs = rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let tol = settings.refine_abstol + settings.refine_reltol * norm_rhs;
+        let mut res = std::mem::take(&mut self.work_res);
+        let mut corr = std::mem::take(&mut self.work_sol);
+        let mut tmp = std::mem::take(&mut self.work_rhs);
+        self.mul_unregularized(&mut tmp, x);
+        let mut norm_e = 0.0f64;
+        for i in 0..rhs.len() {
+            res[i] = rhs[i] - tmp[i];
+            norm_e = norm_e.max(res[i].abs());
+        }
+        for _ in 0..settings.refine_max_iter {
+            if norm_e <= tol {
+                break;
+            }
+            corr.copy_from_slice(&res);
+            self.solve_factored(&mut corr);
+            for i in 0..x.len() {
+                tmp[i] = x[i] + corr[i];
+            }
+            self.mul_unregularized(&mut corr, &tmp);
+            let mut norm_new = 0.0f64;
+            for i in 0..rhs.len() {
+                corr[i] = rhs[i] - corr[i];
+                norm_new = norm_new.max(corr[i].abs());
+            }
+            if norm_new >= norm_e {
+                break; // no improvement: keep the current x
+            }
+            x.copy_from_slice(&tmp);
+            std::mem::swap(&mut res, &mut corr);
+            let ratio = norm_e / norm_new;
+            norm_e = norm_new;
+            if ratio < settings.refine_stop_ratio {
+                break; // slow progress: not worth another round
+            }
+        }
+        self.work_res = res;
+        self.work_sol = corr;
+        self.work_rhs = tmp;
+    }
+}

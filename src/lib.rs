@@ -1,0 +1,32 @@
+//! moreau-jax: a differentiable conic interior-point solver.
+//!
+//! Solves `min 1/2 x'Px + q'x  s.t.  Ax + s = b, s in K` for K a product of zero,
+//! nonnegative, second-order, exponential and power cones.  Module map:
+//! - `problem`: CSR patterns, cone layout, validation;
+//! - `cones`: per-cone barrier, scaling and step-length operations;
+//! - `equilibrate`: Ruiz scaling of the data;
+//! - `kkt`: the quasi-definite KKT system and its faer LDL^T factorization;
+//! - `ipm`: the predictor-corrector loop on the homogeneous embedding;
+//! - `batch`: a problem family (shared symbolic analysis) and parallel batches;
+//! - `python` (feature "python"): the pyo3 extension module.
+
+pub mod batch;
+pub mod cones;
+pub mod equilibrate;
+pub mod error;
+pub mod ipm;
+pub mod kkt;
+pub mod linalg;
+pub mod problem;
+pub mod settings;
+pub mod status;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use batch::{BatchValues, Family};
+pub use error::SolverError;
+pub use ipm::SolveResult;
+pub use problem::{ConeSpec, CsrPattern, ProblemPattern};
+pub use settings::Settings;
+pub use status::SolverStatus;

@@ -1,0 +1,234 @@
+//! pyo3 bindings: `moreau_jax._native.NativeSolver` (see docs/native-interface.md).
+//!
+//! Validation errors become `ValueError`; a Rust panic is caught and raised as
+//! `RuntimeError` so that nothing unwinds into the interpreter.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+
+use crate::batch::{BatchValues, Family};
+use crate::error::SolverError;
+use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+use crate::settings::{SettingValue, Settings};
+use crate::SolveResult;
+
+fn value_error(e: SolverError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn parse_settings(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Settings> {
+    let mut settings = Settings::default();
+    if let Some(dict) = dict {
+        for (key, value) in dict.iter() {
+            let key: String = key.extract()?;
+            let v = if value.is_instance_of::<PyBool>() {
+                SettingValue::Bool(value.extract()?)
+            } else if value.is_instance_of::<PyInt>() {
+                SettingValue::Int(value.extract()?)
+            } else if value.is_instance_of::<PyFloat>() {
+                SettingValue::Float(value.extract()?)
+            } else if value.is_instance_of::<PyString>() {
+                SettingValue::Str(value.extract()?)
+            } else if let Ok(f) = value.extract::<f64>() {
+                SettingValue::Float(f)
+            } else {
+                return Err(PyValueError::new_err(format!("setting {key:?} has an unsupported type")));
+            };
+            settings.set(&key, &v).map_err(value_error)?;
+        }
+    }
+    Ok(settings)
+}
+
+fn parse_cones(dict: &Bound<'_, PyDict>) -> PyResult<ConeSpec> {
+    let mut spec = ConeSpec::default();
+    for (key, value) in dict.iter() {
+        let key: String = key.extract()?;
+        let count = |v: &Bound<'_, PyAny>| -> PyResult<usize> {
+            let c: i64 = v.extract()?;
+            if c < 0 {
+                return Err(PyValueError::new_err(format!("invalid cones: {key} must be >= 0, got {c}")));
+            }
+            Ok(c as usize)
+        };
+        match key.as_str() {
+            "zero" => spec.zero = count(&value)?,
+            "nonneg" => spec.nonneg = count(&value)?,
+            "exp" => spec.exp = count(&value)?,
+            "soc" => {
+                let dims: Vec<i64> = value.extract()?;
+                if let Some(d) = dims.iter().find(|d| **d < 0) {
+                    return Err(PyValueError::new_err(format!("invalid cones: SOC dimension {d} < 0")));
+                }
+                spec.soc = dims.into_iter().map(|d| d as usize).collect();
+            }
+            "power" => spec.power = value.extract()?,
+            _ => return Err(PyValueError::new_err(format!("invalid cones: unknown cone kind {key:?}"))),
+        }
+    }
+    Ok(spec)
+}
+
+fn result_dict<'py>(py: Python<'py>, results: &[SolveResult], n: usize, m: usize, setup_time: f64) -> PyResult<Bound<'py, PyDict>> {
+    let b = results.len();
+    let d = PyDict::new(py);
+    let stack = |f: &dyn Fn(&SolveResult) -> &[f64], width: usize| -> PyResult<Bound<'py, PyAny>> {
+        let mut v = Vec::with_capacity(b * width);
+        for r in results {
+            v.extend_from_slice(f(r));
+        }
+        Ok(PyArray1::from_vec(py, v).reshape([b, width])?.into_any())
+    };
+    d.set_item("x", stack(&|r| &r.x, n)?)?;
+    d.set_item("z", stack(&|r| &r.z, m)?)?;
+    d.set_item("s", stack(&|r| &r.s, m)?)?;
+    let ints = |f: &dyn Fn(&SolveResult) -> i64| PyArray1::from_vec(py, results.iter().map(f).collect());
+    let floats = |f: &dyn Fn(&SolveResult) -> f64| PyArray1::from_vec(py, results.iter().map(f).collect());
+    d.set_item("status", ints(&|r| r.status.code()))?;
+    d.set_item("iterations", ints(&|r| r.iterations as i64))?;
+    d.set_item("obj_val", floats(&|r| r.obj_val))?;
+    d.set_item("primal_res", floats(&|r| r.primal_res))?;
+    d.set_item("dual_res", floats(&|r| r.dual_res))?;
+    d.set_item("gap", floats(&|r| r.gap))?;
+    d.set_item("solve_time", floats(&|r| r.solve_time))?;
+    d.set_item("setup_time", setup_time)?;
+    Ok(d)
+}
+
+/// A problem family with fixed sparsity, ready to solve batches of values.
+#[pyclass(module = "moreau_jax._native", frozen)]
+struct NativeSolver {
+    family: Family,
+    settings: Settings,
+}
+
+#[pymethods]
+impl NativeSolver {
+    #[new]
+    #[pyo3(signature = (n, m, P_indptr, P_indices, A_indptr, A_indices, cones, settings=None))]
+    #[allow(non_snake_case, clippy::too_many_arguments)]
+    fn new(
+        n: usize,
+        m: usize,
+        P_indptr: PyReadonlyArray1<'_, i64>,
+        P_indices: PyReadonlyArray1<'_, i64>,
+        A_indptr: PyReadonlyArray1<'_, i64>,
+        A_indices: PyReadonlyArray1<'_, i64>,
+        cones: &Bound<'_, PyDict>,
+        settings: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let settings = parse_settings(settings)?;
+        let cones = parse_cones(cones)?;
+        let p = CsrPattern::new("P", n, n, P_indptr.as_array().to_vec(), P_indices.as_array().to_vec())
+            .map_err(value_error)?;
+        let a = CsrPattern::new("A", m, n, A_indptr.as_array().to_vec(), A_indices.as_array().to_vec())
+            .map_err(value_error)?;
+        let pattern = ProblemPattern::new(p, a, cones).map_err(value_error)?;
+        let family = catch_unwind(AssertUnwindSafe(|| Family::new(pattern, &settings)))
+            .map_err(|_| PyRuntimeError::new_err("internal error (panic) during symbolic analysis"))?
+            .map_err(value_error)?;
+        Ok(NativeSolver { family, settings })
+    }
+
+    #[getter]
+    fn n(&self) -> usize {
+        self.family.pattern.n
+    }
+    #[getter]
+    fn m(&self) -> usize {
+        self.family.pattern.m
+    }
+    #[getter]
+    #[allow(non_snake_case)]
+    fn nnz_P(&self) -> usize {
+        self.family.pattern.p.nnz()
+    }
+    #[getter]
+    #[allow(non_snake_case)]
+    fn nnz_A(&self) -> usize {
+        self.family.pattern.a.nnz()
+    }
+    #[getter]
+    fn setup_time(&self) -> f64 {
+        self.family.setup_time
+    }
+
+    /// Solve a batch.  See docs/native-interface.md for shapes and outputs.
+    #[pyo3(signature = (P_values, A_values, q, b, warm_x=None, warm_z=None, warm_s=None))]
+    #[allow(non_snake_case, clippy::too_many_arguments)]
+    fn solve<'py>(
+        &self,
+        py: Python<'py>,
+        P_values: PyReadonlyArray2<'py, f64>,
+        A_values: PyReadonlyArray2<'py, f64>,
+        q: PyReadonlyArray2<'py, f64>,
+        b: PyReadonlyArray2<'py, f64>,
+        warm_x: Option<PyReadonlyArray2<'py, f64>>,
+        warm_z: Option<PyReadonlyArray2<'py, f64>>,
+        warm_s: Option<PyReadonlyArray2<'py, f64>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let batch = q.shape()[0];
+        if b.shape()[0] != batch {
+            return Err(PyValueError::new_err(format!(
+                "q has batch size {batch} but b has batch size {}",
+                b.shape()[0]
+            )));
+        }
+        let contiguous = |name: &str, a: &PyReadonlyArray2<'py, f64>| -> PyResult<()> {
+            if a.is_c_contiguous() {
+                Ok(())
+            } else {
+                Err(PyValueError::new_err(format!("{name} must be C-contiguous")))
+            }
+        };
+        contiguous("P_values", &P_values)?;
+        contiguous("A_values", &A_values)?;
+        contiguous("q", &q)?;
+        contiguous("b", &b)?;
+        let warm = match (&warm_x, &warm_z, &warm_s) {
+            (Some(x), Some(z), Some(s)) => {
+                contiguous("warm_x", x)?;
+                contiguous("warm_z", z)?;
+                contiguous("warm_s", s)?;
+                Some((x.as_slice()?, z.as_slice()?, s.as_slice()?))
+            }
+            (None, None, None) => None,
+            _ => return Err(PyValueError::new_err("warm start needs all of x, z and s")),
+        };
+        let values = BatchValues {
+            batch,
+            p: P_values.as_slice()?,
+            p_rows: P_values.shape()[0],
+            a: A_values.as_slice()?,
+            a_rows: A_values.shape()[0],
+            q: q.as_slice()?,
+            b: b.as_slice()?,
+            warm,
+        };
+        let family = &self.family;
+        let settings = &self.settings;
+        let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| family.solve_batch(&values, settings))));
+        let results = outcome
+            .map_err(|_| PyRuntimeError::new_err("internal error (panic) in the solver; please report it"))?
+            .map_err(value_error)?;
+        result_dict(py, &results, family.pattern.n, family.pattern.m, family.setup_time)
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The iteration table of `verbose=True` goes through `tracing` to stdout.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .try_init();
+    m.add_class::<NativeSolver>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -430,6 +430,16 @@ pub fn solve(
             status = s;
         }
     }
+    if status == SolverStatus::Solved && settings.polish_enable {
+        let polished = polish(&mut st, ws, &ksettings, &tol, &mut rx, &mut rz, &mut px);
+        if polished {
+            let (_, xpx) = st.residuals(&mut rx, &mut rz, &mut px);
+            progress = st.progress(&rx, &rz, &px, xpx);
+        }
+        if settings.verbose {
+            tracing::info!("polish: {}", if polished { "accepted" } else { "rejected" });
+        }
+    }
     if settings.verbose {
         tracing::info!("terminated with status {:?} after {iter} iterations", status);
     }
@@ -651,6 +661,75 @@ fn centrality_backtrack(
         alpha *= ss.backtrack;
     }
     alpha
+}
+
+/// Polishing for problems with only zero and nonnegative cones (LPs and QPs):
+/// guess the active set from the solution (z_i > s_i), solve the
+/// equality-constrained QP on it with the same KKT pattern, and keep the result
+/// if it is primal and dual feasible and still meets the tolerances.  This makes
+/// degenerate coordinates exact (e.g. x_i = 0 with a zero multiplier), where the
+/// interior-point iterate is only accurate to about sqrt(mu).
+fn polish(
+    st: &mut State<'_>,
+    ws: &mut Workspace,
+    ksettings: &KktSettings,
+    tol: &Tolerances,
+    rx: &mut [f64],
+    rz: &mut [f64],
+    px: &mut [f64],
+) -> bool {
+    if !ws.cones.iter().all(|(c, _)| matches!(c, SupportedCone::Zero(_) | SupportedCone::Nonnegative(_))) {
+        return false;
+    }
+    let (n, m) = (st.n(), st.m());
+    let mut active = vec![true; m];
+    let mut is_nonneg = vec![false; m];
+    for (cone, r) in ws.cones.iter() {
+        if let SupportedCone::Nonnegative(_) = cone {
+            for i in r.clone() {
+                is_nonneg[i] = true;
+                active[i] = st.z[i] > st.s[i];
+            }
+        }
+    }
+    if !ws.kkt.factor_polish(&st.p, &st.a, &active, ksettings) {
+        return false;
+    }
+    let mut rhs = vec![0.0; n + m];
+    for j in 0..n {
+        rhs[j] = -st.q[j];
+    }
+    for i in 0..m {
+        rhs[n + i] = if active[i] { st.b[i] } else { 0.0 };
+    }
+    let mut sol = vec![0.0; n + m];
+    ws.kkt.solve(&rhs, &mut sol, ksettings);
+    if sol.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    let saved = (st.x.clone(), st.z.clone(), st.s.clone(), st.tau, st.kappa);
+    st.x.copy_from_slice(&sol[..n]);
+    st.pattern.a.mul(&st.a, &mut st.s, &sol[..n]);
+    // s = b - A x, exactly 0 on active rows; z = 0 off the active set.
+    let scale = 1.0 + norm_inf(&st.b);
+    let mut feasible = true;
+    for i in 0..m {
+        st.s[i] = if active[i] { 0.0 } else { st.b[i] - st.s[i] };
+        st.z[i] = if active[i] { sol[n + i] } else { 0.0 };
+        if is_nonneg[i] {
+            feasible &= st.s[i] >= -1e-9 * scale && st.z[i] >= -1e-9 * (1.0 + norm_inf(&saved.1));
+            st.s[i] = st.s[i].max(0.0);
+            st.z[i] = st.z[i].max(0.0);
+        }
+    }
+    st.tau = 1.0;
+    st.kappa = 0.0;
+    let (_, xpx) = st.residuals(rx, rz, px);
+    let accepted = feasible && st.progress(rx, rz, px, xpx).is_solved(tol);
+    if !accepted {
+        (st.x, st.z, st.s, st.tau, st.kappa) = saved;
+    }
+    accepted
 }
 
 /// Map the iterate back to the user's variables and fill the result.

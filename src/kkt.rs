@@ -209,6 +209,7 @@ impl KktSystem {
         for v in self.values.iter_mut() {
             *v = 0.0;
         }
+        self.static_reg = 0.0;
         for &(pos, k) in &s.p_map {
             self.values[pos] = p_values[k];
         }
@@ -247,6 +248,44 @@ impl KktSystem {
         self.reg_delta = settings.dynamic_reg_delta;
         self.reg_eps = settings.dynamic_reg_eps;
         self.refine = settings.refine_enable;
+        self.factor()
+    }
+
+    /// Factor the KKT system of the equality-constrained QP used by polishing:
+    /// rows with `active[i]` keep their A row and get H = 0 (an equality), the
+    /// others get a zero A row and H = 1, which forces z_i = 0.  Only for diagonal
+    /// cone blocks (zero and nonnegative cones).
+    pub fn factor_polish(&mut self, p_values: &[f64], a_values: &[f64], active: &[bool], settings: &KktSettings) -> bool {
+        self.set_data(p_values, a_values);
+        let s = Arc::clone(&self.symbolic);
+        let n = s.n;
+        for i in 0..s.m {
+            if !active[i] {
+                self.values[s.diag[n + i]] = -1.0;
+            }
+        }
+        for i in 0..s.m {
+            if active[i] {
+                continue;
+            }
+            let col = n + i;
+            for k in s.col_ptr[col]..s.col_ptr[col + 1] {
+                if s.row_idx[k] < n {
+                    self.values[k] = 0.0;
+                }
+            }
+        }
+        let eps = settings.static_reg_constant;
+        for j in 0..n {
+            self.values[s.diag[j]] += eps;
+        }
+        for i in 0..s.m {
+            self.values[s.diag[n + i]] -= eps;
+        }
+        self.static_reg = eps;
+        self.reg_delta = settings.dynamic_reg_delta;
+        self.reg_eps = settings.dynamic_reg_eps;
+        self.refine = true;
         self.factor()
     }
 

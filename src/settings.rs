@@ -69,6 +69,8 @@ pub struct Settings {
     pub num_threads: usize,
     /// Keep what the derivative kernels need after a solve.
     pub enable_grad: bool,
+    /// Refine LP/QP solutions on their active set (see `ipm::polish`).
+    pub polish_enable: bool,
 }
 
 impl Default for Settings {
@@ -107,6 +109,7 @@ impl Default for Settings {
             min_terminate_step_length: 1e-4,
             num_threads: 0,
             enable_grad: false,
+            polish_enable: true,
         }
     }
 }
@@ -195,6 +198,7 @@ impl Settings {
             "iterative_refinement_enable" => self.iterative_refinement_enable = value.as_bool(key)?,
             "num_threads" => self.num_threads = value.as_usize(key)?,
             "enable_grad" => self.enable_grad = value.as_bool(key)?,
+            "polish_enable" => self.polish_enable = value.as_bool(key)?,
             _ => return Err(SolverError::Settings(format!("unknown setting {key:?}"))),
         }
         Ok(())

@@ -318,8 +318,8 @@ class CompiledSolver:
             shapes=[(self._nnz_A,), (1, self._nnz_A), (B, self._nnz_A)],
             shape_hint=hint.format(B, self._nnz_A),
         )
-        P = P.reshape(-1, self._nnz_P)
-        A = A.reshape(-1, self._nnz_A)
+        P = P[None, :] if P.ndim == 1 else P
+        A = A[None, :] if A.ndim == 1 else A
         self._P_values = symmetrize_values("P_values", P, self._P_perm)
         self._A_values = np.ascontiguousarray(A)
         self._setup_time = time.perf_counter() - t0

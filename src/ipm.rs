@@ -238,6 +238,10 @@ impl<'a> State<'a> {
     }
 }
 
+/// Below this combined step, problems with non-symmetric cones switch from the
+/// primal-dual to the dual scaling (Clarabel's min_switch_step_length).
+const MIN_SWITCH_STEP_LENGTH: f64 = 0.1;
+
 /// Solve one problem.  `values` are the user's (unscaled) data.
 pub fn solve(
     pattern: &ProblemPattern,
@@ -291,7 +295,7 @@ pub fn solve(
         ktratio: settings.reduced_tol_ktratio,
     };
 
-    let init_ok = initialize(&mut st, ws, settings, &ksettings, warm, symmetric);
+    let init_ok = initialize(&mut st, ws, settings, &ksettings, warm, symmetric && std::env::var_os("MOREAU_UNIT").is_none());
 
     let mut rx = vec![0.0; n];
     let mut rz = vec![0.0; m];
@@ -306,10 +310,9 @@ pub fn solve(
     let mut kkt_sol = vec![0.0; n + m];
     let mut status = if init_ok { SolverStatus::Unsolved } else { SolverStatus::NumericalError };
     let mut iter = 0usize;
-    let mut scaling = ScalingStrategy::PrimalDual;
+    let mut scaling = if std::env::var_os("MOREAU_DUAL").is_some() { ScalingStrategy::Dual } else { ScalingStrategy::PrimalDual };
     let mut progress = Progress::default();
     let mut last_alpha = 0.0;
-    let mut last_sigma = 0.0;
 
     if settings.verbose {
         tracing::info!(
@@ -354,7 +357,6 @@ pub fn solve(
             status = SolverStatus::MaxTime;
             break;
         }
-        let _ = last_sigma;
 
         // Scaling and factorization at the current point.
         let mut scaling_ok = true;
@@ -382,29 +384,34 @@ pub fn solve(
         newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa_aff, 1.0, &mut kkt_rhs, &mut kkt_sol, &mut aff);
         let alpha_aff = step_length(&st, ws, &aff, &step_settings, 1.0);
         let sigma = (1.0 - alpha_aff).powi(3);
-        last_sigma = sigma;
 
-        // Corrector: ds = affine ds + shift(sigma mu, affine step).
+        // Corrector: ds = affine ds + shift(sigma mu, affine step).  In the first
+        // iteration the second-order term is damped by the affine step length
+        // (start points are often badly centred), as Clarabel does.
+        let damp = if iter == 0 { alpha_aff } else { 1.0 };
+        for v in aff.z.iter_mut() {
+            *v *= damp;
+        }
         for (cone, r) in ws.cones.iter_mut() {
             cone.combined_ds_shift(&mut shift[r.clone()], &aff.z[r.clone()], &aff.s[r.clone()], sigma * mu);
         }
         for i in 0..m {
             ds[i] += shift[i];
         }
-        let dkappa = st.tau * st.kappa + aff.tau * aff.kappa - sigma * mu;
+        let dkappa = st.tau * st.kappa + damp * aff.tau * aff.kappa - sigma * mu;
         newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa, 1.0 - sigma, &mut kkt_rhs, &mut kkt_sol, &mut dir);
         let mut alpha = step_length(&st, ws, &dir, &step_settings, 1.0);
-        if !symmetric {
+        if !symmetric && scaling == ScalingStrategy::Dual {
             alpha = centrality_backtrack(&st, ws, &dir, alpha, degree, &step_settings);
         }
         alpha *= settings.max_step_fraction;
 
+        if !symmetric && scaling == ScalingStrategy::PrimalDual && alpha < MIN_SWITCH_STEP_LENGTH {
+            // Retry the iteration with the more conservative dual scaling.
+            scaling = ScalingStrategy::Dual;
+            continue;
+        }
         if alpha < settings.min_terminate_step_length {
-            if !symmetric && scaling == ScalingStrategy::PrimalDual {
-                // Retry the iteration with the more conservative dual scaling.
-                scaling = ScalingStrategy::Dual;
-                continue;
-            }
             status = SolverStatus::InsufficientProgress;
             break;
         }
@@ -615,8 +622,8 @@ fn step_length(st: &State<'_>, ws: &Workspace, d: &Direction, ss: &StepSettings,
     alpha
 }
 
-/// For non-symmetric cones: shrink the step until the new point is not less
-/// central than `exp(1)`-ish, measured by the barrier-based proximity
+/// For non-symmetric cones under dual scaling: shrink the step until the new
+/// point is close to the central path, measured by the barrier-based proximity
 /// psi = (nu + 1) ln(mu) - ln(tau kappa) + sum of cone barriers (+ constants).
 fn centrality_backtrack(
     st: &State<'_>,
@@ -651,11 +658,14 @@ fn centrality_backtrack(
         }
         psi
     };
-    // Accept any step that does not leave a wide neighbourhood of the central path.
-    let limit = f64::max(proximity(0.0), 1.0) + 1.0;
-    while alpha > ss.min_step {
+    // psi is 0 on the central path; accept steps that stay within psi < 1.
+    if std::env::var_os("MOREAU_DEBUG").is_some() { eprintln!("psi0 {} psi(a={alpha}) {}", proximity(0.0), proximity(alpha)); }
+    for _ in 0..50 {
+        if alpha <= ss.min_step {
+            break;
+        }
         let psi = proximity(alpha);
-        if psi.is_finite() && psi <= limit {
+        if psi.is_finite() && psi < 1.0 {
             break;
         }
         alpha *= ss.backtrack;

@@ -277,34 +277,63 @@ def sym_csr(P):
     return S
 
 
-def _sprandn(rng, m, n, per_row, ensure_cols=True, transversal=False):
+def _sprandn(rng, m, n, per_row, ensure_cols=True, transversal=False, priority_rows=None,
+             band=None):
     """Random sparse m x n matrix, `per_row` N(0,1) entries per row (duplicates merged).
 
     ensure_cols: every column gets at least one entry.
-    transversal: add entries (r_j, j) for distinct rows r_j (rows 0, 1, ... first, then
-    random rows), i.e. a matching of size min(m, n): the matrix has full structural rank,
-    hence full rank almost surely; in particular the leading rows (the zero cone) are
-    linearly independent and, when m >= n, A has full column rank."""
+    transversal: add entries (r_j, j) for distinct rows r_j (priority_rows first, else
+    rows 0, 1, ... first, then random rows), i.e. a matching of size min(m, n): the
+    matrix has full structural rank, hence full rank almost surely; in particular the
+    priority rows (the active constraints) are linearly independent and, when m >= n, A
+    has full column rank.
+    band: if given, each row's entries lie within +-band columns of a center (its
+    matched column, else i*n/m), so that the KKT matrix of large problems factors with
+    little fill (uniformly random patterns give nearly dense factors)."""
     if m == 0:
         return sp.csr_matrix((0, n))
     k = max(1, min(n, per_row))
-    rows = np.repeat(np.arange(m), k)
-    cols = rng.integers(0, n, size=m * k)
-    vals = rng.normal(size=m * k)
+    centers = (np.arange(m) * n) // max(m, 1)
+    mrows = mcols = np.zeros(0, int)
     if transversal:
         t = min(m, n)
-        r = np.arange(m) if m <= n else np.concatenate([np.arange(n // 2), (n // 2) + rng.permutation(m - n // 2)])
-        r = r[:t]
-        c = rng.permutation(n)[:t]
-        rows = np.concatenate([rows, r])
-        cols = np.concatenate([cols, c])
+        if priority_rows is not None:
+            pr_ = np.asarray(priority_rows, int)
+            rest = np.setdiff1d(np.arange(m), pr_)
+            r = np.concatenate([pr_, rng.permutation(rest)])
+        elif m <= n:
+            r = np.arange(m)
+        else:
+            r = np.concatenate([np.arange(n // 2), (n // 2) + rng.permutation(m - n // 2)])
+        mrows = r[:t]
+        mcols = rng.permutation(n)[:t]
+        if band is not None:
+            # monotone matching: the j-th smallest selected row gets column j (spread)
+            srt = np.sort(mrows)
+            mrows = srt
+            mcols = (np.arange(t) * n) // t
+        centers[mrows] = mcols
+    rows = np.repeat(np.arange(m), k)
+    if band is None:
+        cols = rng.integers(0, n, size=m * k)
+    else:
+        cols = np.clip(np.repeat(centers, k) + rng.integers(-band, band + 1, size=m * k), 0, n - 1)
+    vals = rng.normal(size=m * k)
+    if transversal:
+        t = mrows.size
+        rows = np.concatenate([rows, mrows])
+        cols = np.concatenate([cols, mcols])
         vals = np.concatenate([vals, rng.choice([-1.0, 1.0], size=t) * rng.uniform(0.5, 1.5, size=t)])
     if ensure_cols:
         present = np.zeros(n, bool)
         present[cols] = True
         miss = np.flatnonzero(~present)
         if miss.size:
-            rows = np.concatenate([rows, rng.integers(0, m, size=miss.size)])
+            if band is None:
+                extra_rows = rng.integers(0, m, size=miss.size)
+            else:
+                extra_rows = np.clip((miss * m) // n, 0, m - 1)
+            rows = np.concatenate([rows, extra_rows])
             cols = np.concatenate([cols, miss])
             vals = np.concatenate([vals, rng.normal(size=miss.size)])
     A = sp.coo_matrix((vals, (rows, cols)), shape=(m, n)).tocsr()
@@ -313,9 +342,9 @@ def _sprandn(rng, m, n, per_row, ensure_cols=True, transversal=False):
     return A
 
 
-def _random_psd(rng, n, rank_frac=0.5, per_row=3, diag_frac=0.5):
+def _random_psd(rng, n, rank_frac=0.5, per_row=3, diag_frac=0.5, band=None):
     k = max(1, int(round(rank_frac * n)))
-    M = _sprandn(rng, k, n, per_row, ensure_cols=False)
+    M = _sprandn(rng, k, n, per_row, ensure_cols=False, band=band)
     D = sp.diags(rng.uniform(0.1, 1.0, size=n) * (rng.random(n) < diag_frac))
     return sym_csr(M.T @ M + D)
 
@@ -390,6 +419,13 @@ RANDOM_FAMILIES = ["lp", "qp", "socp", "exp", "pow", "mixed"]
 def random_feasible(family, seed, n=None, scaling="well"):
     """Constructive feasible problem of `family` in RANDOM_FAMILIES.
 
+    Non-degenerate by construction: strictly complementary (s*, z*); the number of
+    "active" directions (zero rows, nonneg rows with s* = 0, d for a cone block at its
+    apex s* = 0, 1 for a cone block with s*, z* on the boundary) is at most n, and the
+    active rows are covered by a transversal of A (linearly independent almost surely);
+    when P is singular (LP, and some SOCP/exp/pow/QP instances) exactly n directions
+    are active, so x* is the unique solution; otherwise P is positive definite.
+
     scaling="bad": after construction, rows (per cone block; per row for zero/nonneg) and
     columns are scaled by factors 10^U(-3, 3) and the objective by 10^U(-2, 2), an exact
     change of variables (the known solution is transformed accordingly)."""
@@ -397,23 +433,79 @@ def random_feasible(family, seed, n=None, scaling="well"):
     if n is None:
         n = size_for_seed(seed, salt=_fam_id(family) + (scaling == "bad"))
     cones = norm_cones(_cones_for_family(family, n, rng))
-    # at least n + 2 rows, so that [P; A] has full column rank (with high probability)
-    # and the optimal x is unique: pad the nonnegative block
-    cones["nonneg"] += max(0, n + 2 - cone_dim(cones))
-    m = cone_dim(cones)
-    per_row = int(rng.integers(2, 6))
-    A = _sprandn(rng, m, n, per_row, transversal=True)
+    if n >= 1000:
+        # thousands of exp / power cones make even Clarabel stall (InsufficientProgress
+        # on about half of such instances); keep large instances at <= n/5 of them
+        cones["exp"] = min(cones["exp"], n // 5)
+        cones["power"] = cones["power"][: n // 5]
     if family == "lp":
-        P = _zero_P(n)
-    elif family in ("qp", "mixed") or rng.random() < 0.5:
-        P = _random_psd(rng, n, rank_frac=rng.uniform(0.2, 1.0))
+        pkind = "zero"
+    elif family in ("qp", "mixed"):
+        pkind = "pd" if rng.random() < 0.5 else "psd"
     else:
-        P = _zero_P(n)
-    x = rng.normal(size=n)
+        pkind = ["zero", "psd", "pd"][rng.integers(3)]
+    # complementary pairs for the zero cone and the non-polyhedral cones
+    budget = n - cones["zero"]
+    pairs = []          # (kind, d, alpha, s, z, active rows within block)
+    for kind, k, d, a in cone_blocks(cones):
+        if kind in ("zero", "nonneg"):
+            continue
+        mode = ["primal", "dual", "boundary"][rng.integers(3)]
+        if kind == "exp" and mode == "dual":
+            # s* = 0 lies in the closure part of the exponential cone (y = 0), where
+            # interior-point methods converge slowly; keep exp solutions at y > 0
+            mode = "boundary"
+        if kind == "soc" and d == 1:
+            mode = "dual" if rng.random() < 0.5 else "primal"
+        cost = {"primal": 0, "dual": d, "boundary": 1}[mode]
+        if cost > budget:
+            mode, cost = ("boundary", 1) if budget >= 1 and d > 1 else ("primal", 0)
+        budget -= cost
+        sb, zb = _pair(kind, d, a, rng, mode=mode)
+        act = list(range(d)) if mode == "dual" else ([0] if mode == "boundary" else [])
+        pairs.append((kind, d, a, sb, zb, act))
+    # nonnegative rows: exactly `budget` active when P is singular, else at most budget
+    if pkind == "pd":
+        n_act = int(rng.integers(0, budget + 1))
+    else:
+        n_act = budget
+    n_inact = max(int(rng.integers(1, n + 3)) if family in ("lp", "qp") else
+                  int(rng.integers(0, n // 2 + 2)), 0)
+    cones["nonneg"] = n_act + n_inact
+    cones["nonneg"] += max(0, n + 2 - cone_dim(cones))
+    n_inact = cones["nonneg"] - n_act
+    m = cone_dim(cones)
     s = np.zeros(m)
     z = np.zeros(m)
-    for kind, k, d, a in cone_blocks(cones):
-        s[k:k + d], z[k:k + d] = _pair(kind, d, a, rng)
+    active_rows = []
+    k = 0
+    nz = cones["zero"]
+    z[:nz] = rng.normal(size=nz)
+    active_rows += list(range(nz))
+    k = nz
+    nn = cones["nonneg"]
+    perm = rng.permutation(nn)
+    actmask = np.zeros(nn, bool)
+    actmask[perm[:n_act]] = True
+    s[k:k + nn][~actmask] = rng.uniform(0.5, 2.0, size=n_inact)
+    z[k:k + nn][actmask] = rng.uniform(0.5, 2.0, size=n_act)
+    active_rows += list(k + np.flatnonzero(actmask))
+    k += nn
+    for kind, d, a, sb, zb, act in pairs:
+        s[k:k + d] = sb
+        z[k:k + d] = zb
+        active_rows += [k + i for i in act]
+        k += d
+    assert k == m and len(active_rows) <= n
+    per_row = int(rng.integers(2, 6))
+    band = 8 if n >= 1000 else None
+    A = _sprandn(rng, m, n, per_row, transversal=True, priority_rows=active_rows, band=band)
+    if pkind == "zero":
+        P = _zero_P(n)
+    else:
+        P = _random_psd(rng, n, rank_frac=rng.uniform(0.2, 1.0),
+                        diag_frac=1.0 if pkind == "pd" else 0.3, band=band)
+    x = rng.normal(size=n)
     if scaling == "bad":
         dr = np.ones(m)
         for kind, k, d, a in cone_blocks(cones):
@@ -434,7 +526,8 @@ def random_feasible(family, seed, n=None, scaling="well"):
     q = -(P @ x) - A.T @ z
     obj = 0.5 * x @ (P @ x) + q @ x
     return _finish(f"{family}_{scaling}_{seed}", family, seed, P, q, A, b, cones, "Solved",
-                   obj_star=float(obj), x_star=x, s_star=s, z_star=z, scaling=scaling)
+                   obj_star=float(obj), x_star=x, s_star=s, z_star=z, scaling=scaling,
+                   P_kind=pkind, n_active=len(active_rows))
 
 
 def _fam_id(family):

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 import moreau
 import moreau_jax
+from conftest import SEED_ATOL
 
 
 def _cones(d):
@@ -321,8 +322,8 @@ def test_solver_seed_qp(seed_qp):
     sol = solver.solve()
     assert sol.x.shape == (5,) and sol.z.shape == (6,) and sol.s.shape == (6,)
     assert sol.x.dtype == np.float64
-    np.testing.assert_allclose(sol.x, d["x"], atol=1e-6)
-    np.testing.assert_allclose(sol.z, d["z"], atol=1e-5)
+    np.testing.assert_allclose(sol.x, d["x"], atol=SEED_ATOL)
+    np.testing.assert_allclose(sol.z, d["z"], atol=SEED_ATOL)
     np.testing.assert_allclose(sol.s, d["b"] - d["A"] @ sol.x, atol=1e-6)
     info = solver.info
     assert info.status == moreau.SolverStatus.Solved
@@ -336,13 +337,20 @@ def test_solver_seed_qp(seed_qp):
     assert info.solve_time >= 0 and info.primal_res < 1e-6 and info.dual_res < 1e-6
 
 
+def test_seed_qp_accuracy(seed_qp):
+    """The spec: the seed QP gives x = [1, 0, 0, 0, 0] to 1e-6 with default settings."""
+    d = seed_qp
+    sol = moreau.Solver(d["P"], d["q"], d["A"], d["b"], _cones(d)).solve()
+    np.testing.assert_allclose(sol.x, d["x"], atol=1e-6)
+
+
 def test_solver_keyword_arguments(seed_qp):
     d = seed_qp
     solver = moreau.Solver(
         P=d["P"], q=d["q"], A=d["A"], b=d["b"], cones=_cones(d),
         settings=moreau.Settings(device="cpu"),
     )
-    np.testing.assert_allclose(solver.solve().x, d["x"], atol=1e-6)
+    np.testing.assert_allclose(solver.solve().x, d["x"], atol=SEED_ATOL)
     assert solver.device == "cpu"
 
 
@@ -363,14 +371,14 @@ def test_solver_keyword_arguments(seed_qp):
 def test_solver_matrix_formats(seed_qp, make_P):
     d = seed_qp
     sol = moreau.Solver(make_P(5), d["q"], d["A"], d["b"], _cones(d)).solve()
-    np.testing.assert_allclose(sol.x, d["x"], atol=1e-6)
+    np.testing.assert_allclose(sol.x, d["x"], atol=SEED_ATOL)
 
 
 def test_solver_dense_and_csc_A(seed_qp):
     d = seed_qp
     for A in (d["A"].toarray(), sp.csc_matrix(d["A"]), sp.coo_matrix(d["A"])):
         sol = moreau.Solver(d["P"], d["q"], A, d["b"], _cones(d)).solve()
-        np.testing.assert_allclose(sol.x, d["x"], atol=1e-6)
+        np.testing.assert_allclose(sol.x, d["x"], atol=SEED_ATOL)
 
 
 def _coupled_qp():
@@ -451,7 +459,7 @@ def test_settings_read_at_solve_time(seed_qp):
     assert solver.info.status == moreau.SolverStatus.MaxIterations
     assert solver.info.iterations <= 1
     settings.max_iter = 200
-    np.testing.assert_allclose(solver.solve().x, d["x"], atol=1e-6)
+    np.testing.assert_allclose(solver.solve().x, d["x"], atol=SEED_ATOL)
 
 
 def test_repeat_solve_is_deterministic(seed_qp):
@@ -490,8 +498,8 @@ def test_compiled_solver_shared_values(seed_qp):
     sol = solver.solve(qs, bs)
     assert isinstance(sol, moreau.BatchedSolution)
     assert sol.x.shape == (3, 5) and sol.z.shape == (3, 6) and sol.s.shape == (3, 6)
-    np.testing.assert_allclose(sol.x[0], d["x"], atol=1e-6)
-    np.testing.assert_allclose(sol.x[1], d["x"][::-1], atol=1e-6)
+    np.testing.assert_allclose(sol.x[0], d["x"], atol=SEED_ATOL)
+    np.testing.assert_allclose(sol.x[1], d["x"][::-1], atol=SEED_ATOL)
     np.testing.assert_allclose(sol.x[2], np.full(5, 0.2), atol=1e-6)
     info = solver.info
     assert isinstance(info, moreau.BatchedSolveInfo)
@@ -523,7 +531,7 @@ def test_compiled_solver_per_element_values(seed_qp):
         np.testing.assert_allclose(sol.x[i], ref.x, atol=1e-7)
         np.testing.assert_allclose(sol.z[i], ref.z, atol=1e-6)
     # P = 0.5 I, q = 1..5: x = e_0 still (q gaps are >= 1 > 0.5*1)
-    np.testing.assert_allclose(sol.x[2], d["x"], atol=1e-6)
+    np.testing.assert_allclose(sol.x[2], d["x"], atol=SEED_ATOL)
 
 
 def test_compiled_solver_batch_one_accepts_vectors(seed_qp):
@@ -532,9 +540,9 @@ def test_compiled_solver_batch_one_accepts_vectors(seed_qp):
     solver.setup(P.data, A.data)
     sol = solver.solve(d["q"], d["b"])
     assert sol.x.shape == (1, 5)
-    np.testing.assert_allclose(sol.x[0], d["x"], atol=1e-6)
+    np.testing.assert_allclose(sol.x[0], d["x"], atol=SEED_ATOL)
     sol2 = solver.solve(d["q"][None, :], d["b"][None, :])  # CVXPY's call shape
-    np.testing.assert_allclose(sol2[0].x, d["x"], atol=1e-6)
+    np.testing.assert_allclose(sol2[0].x, d["x"], atol=SEED_ATOL)
     info = solver.info
     assert info.status[0].name == "Solved"
     assert np.asarray(info.iterations).item() > 0
@@ -603,11 +611,11 @@ def test_solver_warm_start(seed_qp):
     ws = sol.to_warm_start()
     assert isinstance(ws, moreau.WarmStart)
     sol2 = solver.solve(warm_start=ws)
-    np.testing.assert_allclose(sol2.x, d["x"], atol=1e-6)
+    np.testing.assert_allclose(sol2.x, d["x"], atol=SEED_ATOL)
     assert solver.info.status == moreau.SolverStatus.Solved
     assert solver.info.iterations <= cold_iters + 5
     sol3 = solver.solve(warm_start=moreau.WarmStart(x=np.full(5, 0.2), z=-np.ones(6), s=np.ones(6)))
-    np.testing.assert_allclose(sol3.x, d["x"], atol=1e-6)
+    np.testing.assert_allclose(sol3.x, d["x"], atol=SEED_ATOL)
 
 
 def test_compiled_solver_warm_start(seed_qp):
@@ -620,8 +628,8 @@ def test_compiled_solver_warm_start(seed_qp):
     bws = sol.to_warm_start()
     assert isinstance(bws, moreau.BatchedWarmStart)
     sol2 = solver.solve(qs, bs, warm_start=bws)
-    np.testing.assert_allclose(sol2.x, sol.x, atol=1e-6)
+    np.testing.assert_allclose(sol2.x, sol.x, atol=SEED_ATOL)
     # a single WarmStart is used for every problem in the batch
     sol3 = solver.solve(qs, bs, warm_start=sol[0].to_warm_start())
-    np.testing.assert_allclose(sol3.x, sol.x, atol=1e-6)
+    np.testing.assert_allclose(sol3.x, sol.x, atol=SEED_ATOL)
     assert all(s == moreau.SolverStatus.Solved for s in solver.info.status)

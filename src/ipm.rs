@@ -384,6 +384,7 @@ pub fn solve(
         newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa_aff, 1.0, &mut kkt_rhs, &mut kkt_sol, &mut aff);
         let alpha_aff = step_length(&st, ws, &aff, &step_settings, 1.0);
         let sigma = (1.0 - alpha_aff).powi(3);
+        if std::env::var_os("MOREAU_DEBUG").is_some() { eprintln!("iter {iter} alpha_aff {alpha_aff} sigma {sigma} aff x {:?} z {:?} s {:?} tau {} kappa {}", &aff.x[..aff.x.len().min(3)], &aff.z[..aff.z.len().min(3)], &aff.s[..aff.s.len().min(3)], aff.tau, aff.kappa); }
 
         // Corrector: ds = affine ds + shift(sigma mu, affine step).  In the first
         // iteration the second-order term is damped by the affine step length
@@ -401,6 +402,7 @@ pub fn solve(
         let dkappa = st.tau * st.kappa + damp * aff.tau * aff.kappa - sigma * mu;
         newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa, 1.0 - sigma, &mut kkt_rhs, &mut kkt_sol, &mut dir);
         let mut alpha = step_length(&st, ws, &dir, &step_settings, 1.0);
+        if std::env::var_os("MOREAU_DEBUG").is_some() { eprintln!("  comb alpha {alpha} x {:?} z {:?} s {:?} tau {} kappa {}", &dir.x[..dir.x.len().min(3)], &dir.z[..dir.z.len().min(3)], &dir.s[..dir.s.len().min(3)], dir.tau, dir.kappa); }
         if !symmetric && scaling == ScalingStrategy::Dual {
             alpha = centrality_backtrack(&st, ws, &dir, alpha, degree, &step_settings);
         }

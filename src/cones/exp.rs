@@ -654,9 +654,12 @@ impl NonsymScaling {
         true
     }
 
-    /// shift = sigma_mu grad f*(z) - eta, with the third-order correction
+    /// shift = sigma_mu grad f*(z) + eta, with the third-order correction
     /// eta = -1/2 D^3 f*(z)[step_z, Hess f*(z)^{-1} step_s] at the z of the last
     /// `update_scaling` (eta = 0 if that Hessian cannot be factored).
+    /// Derivation: the second-order term of s + mu grad f*(z + a dz) along the
+    /// affine step is 1/2 mu D^3 f*[dz, dz] ~ eta (mu Hess f* dz ~ -ds), and it
+    /// moves to the right-hand side: ds + H dz = -(s + sigma mu g + eta).
     pub(super) fn combined_ds_shift<C: Barrier3 + ?Sized>(
         &self,
         c: &C,
@@ -667,7 +670,7 @@ impl NonsymScaling {
     ) {
         let eta = self.eta(c, &to3(step_z), &to3(step_s));
         for i in 0..3 {
-            shift[i] = sigma_mu * self.grad[i] - eta[i];
+            shift[i] = sigma_mu * self.grad[i] + eta[i];
         }
     }
 
@@ -1112,7 +1115,7 @@ mod tests {
             mul3(&hp, &mut a, &u);
             mul3(&hm, &mut c, &u);
             let eta_fd = [-0.5 * (a[0] - c[0]) / (2.0 * e), -0.5 * (a[1] - c[1]) / (2.0 * e), -0.5 * (a[2] - c[2]) / (2.0 * e)];
-            let expected = [sigma_mu * g[0] - eta_fd[0], sigma_mu * g[1] - eta_fd[1], sigma_mu * g[2] - eta_fd[2]];
+            let expected = [sigma_mu * g[0] + eta_fd[0], sigma_mu * g[1] + eta_fd[1], sigma_mu * g[2] + eta_fd[2]];
             assert_vec_close(&shift, &expected, 1e-5, "combined shift");
             // zero affine step: pure centering
             cone.combined_ds_shift(&mut shift, &[0.0; 3], &[0.0; 3], sigma_mu);

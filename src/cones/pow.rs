@@ -413,7 +413,7 @@ mod tests {
                 mul3(&hp, &mut p, &u);
                 mul3(&hm, &mut m, &u);
                 let expected: Vec<f64> =
-                    (0..3).map(|i| sigma_mu * g[i] + 0.5 * (p[i] - m[i]) / (2.0 * e)).collect();
+                    (0..3).map(|i| sigma_mu * g[i] - 0.5 * (p[i] - m[i]) / (2.0 * e)).collect();
                 assert_vec_close(&shift, &expected, 1e-5, "combined shift");
             }
         }

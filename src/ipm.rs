@@ -361,7 +361,15 @@ pub fn solve(
         // Scaling and factorization at the current point.
         let mut scaling_ok = true;
         for (cone, r) in ws.cones.iter_mut() {
-            scaling_ok &= cone.update_scaling(&st.s[r.clone()], &st.z[r.clone()], mu, scaling);
+            // Under dual scaling a non-symmetric cone uses its own complementarity
+            // <s_i, z_i> / nu_i: with the global mu, cones far from the average
+            // get a badly scaled H near convergence.
+            let cone_mu = if scaling == ScalingStrategy::Dual && !cone.is_symmetric() && std::env::var_os("MOREAU_GLOBALMU").is_none() {
+                dot(&st.s[r.clone()], &st.z[r.clone()]) / cone.degree() as f64
+            } else {
+                mu
+            };
+            scaling_ok &= cone.update_scaling(&st.s[r.clone()], &st.z[r.clone()], cone_mu, scaling);
         }
         if !scaling_ok || !ws.kkt.update_and_factor(&ws.cones, &ksettings) {
             status = SolverStatus::NumericalError;

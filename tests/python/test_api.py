@@ -445,7 +445,13 @@ def test_primal_infeasible_status():
         moreau.SolverStatus.PrimalInfeasible,
         moreau.SolverStatus.AlmostPrimalInfeasible,
     )
-    assert math.isnan(solver.info.obj_val)
+    # Clarabel's convention: +inf objective for a primal infeasible problem,
+    # and a certificate z with A'z = 0, b'z = -1 (x is NaN).
+    assert solver.info.obj_val == math.inf
+    sol = solver.solve()
+    assert np.all(np.isnan(sol.x))
+    assert abs(b @ sol.z + 1.0) < 1e-8
+    assert np.max(np.abs(A.T @ sol.z)) < 1e-6
 
 
 def test_settings_read_at_solve_time(seed_qp):

@@ -98,13 +98,14 @@ impl Progress {
             && self.res_dual < t.feas
             && (self.gap_abs < t.gap_abs || self.gap_rel < t.gap_rel)
     }
+    /// Certificates are only trusted once kappa/tau is large (tau -> 0).
     fn is_primal_infeasible(&self, t: &Tolerances) -> bool {
-        self.ktratio > 1.0
+        self.ktratio > 1.0 / t.ktratio
             && self.dot_bz < -t.infeas_abs
             && self.res_primal_inf < -t.infeas_rel * self.dot_bz
     }
     fn is_dual_infeasible(&self, t: &Tolerances) -> bool {
-        self.ktratio > 1.0 && self.dot_qx < -t.infeas_abs && self.res_dual_inf < -t.infeas_rel * self.dot_qx
+        self.ktratio > 1.0 / t.ktratio && self.dot_qx < -t.infeas_abs && self.res_dual_inf < -t.infeas_rel * self.dot_qx
     }
     /// Final status from the optimality / infeasibility tests, if any holds.
     fn classify(&self, t: &Tolerances, reduced: bool) -> Option<SolverStatus> {
@@ -295,7 +296,7 @@ pub fn solve(
         ktratio: settings.reduced_tol_ktratio,
     };
 
-    let init_ok = initialize(&mut st, ws, settings, &ksettings, warm, symmetric && std::env::var_os("MOREAU_UNIT").is_none());
+    let init_ok = initialize(&mut st, ws, settings, &ksettings, warm, symmetric);
 
     let mut rx = vec![0.0; n];
     let mut rz = vec![0.0; m];
@@ -310,7 +311,7 @@ pub fn solve(
     let mut kkt_sol = vec![0.0; n + m];
     let mut status = if init_ok { SolverStatus::Unsolved } else { SolverStatus::NumericalError };
     let mut iter = 0usize;
-    let mut scaling = if std::env::var_os("MOREAU_DUAL").is_some() { ScalingStrategy::Dual } else { ScalingStrategy::PrimalDual };
+    let mut scaling = ScalingStrategy::PrimalDual;
     let mut progress = Progress::default();
     let mut last_alpha = 0.0;
 
@@ -364,7 +365,7 @@ pub fn solve(
             // Under dual scaling a non-symmetric cone uses its own complementarity
             // <s_i, z_i> / nu_i: with the global mu, cones far from the average
             // get a badly scaled H near convergence.
-            let cone_mu = if scaling == ScalingStrategy::Dual && !cone.is_symmetric() && std::env::var_os("MOREAU_GLOBALMU").is_none() {
+            let cone_mu = if scaling == ScalingStrategy::Dual && !cone.is_symmetric() {
                 dot(&st.s[r.clone()], &st.z[r.clone()]) / cone.degree() as f64
             } else {
                 mu
@@ -392,7 +393,7 @@ pub fn solve(
         newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa_aff, 1.0, &mut kkt_rhs, &mut kkt_sol, &mut aff);
         let alpha_aff = step_length(&st, ws, &aff, &step_settings, 1.0);
         let sigma = (1.0 - alpha_aff).powi(3);
-        if std::env::var_os("MOREAU_DEBUG").is_some() { eprintln!("iter {iter} alpha_aff {alpha_aff} sigma {sigma} aff x {:?} z {:?} s {:?} tau {} kappa {}", &aff.x[..aff.x.len().min(3)], &aff.z[..aff.z.len().min(3)], &aff.s[..aff.s.len().min(3)], aff.tau, aff.kappa); }
+        tracing::debug!(iter, alpha_aff, sigma, dtau = aff.tau, dkappa = aff.kappa, "affine step");
 
         // Corrector: ds = affine ds + shift(sigma mu, affine step).  In the first
         // iteration the second-order term is damped by the affine step length
@@ -410,7 +411,7 @@ pub fn solve(
         let dkappa = st.tau * st.kappa + damp * aff.tau * aff.kappa - sigma * mu;
         newton_step(&st, ws, &ksettings, &rx, &rz, rtau, &px, &x1, &z1, &ds, dkappa, 1.0 - sigma, &mut kkt_rhs, &mut kkt_sol, &mut dir);
         let mut alpha = step_length(&st, ws, &dir, &step_settings, 1.0);
-        if std::env::var_os("MOREAU_DEBUG").is_some() { eprintln!("  comb alpha {alpha} x {:?} z {:?} s {:?} tau {} kappa {}", &dir.x[..dir.x.len().min(3)], &dir.z[..dir.z.len().min(3)], &dir.s[..dir.s.len().min(3)], dir.tau, dir.kappa); }
+        tracing::debug!(iter, alpha, ?scaling, dtau = dir.tau, dkappa = dir.kappa, "combined step");
         if !symmetric && scaling == ScalingStrategy::Dual {
             alpha = centrality_backtrack(&st, ws, &dir, alpha, degree, &step_settings);
         }
@@ -669,7 +670,6 @@ fn centrality_backtrack(
         psi
     };
     // psi is 0 on the central path; accept steps that stay within psi < 1.
-    if std::env::var_os("MOREAU_DEBUG").is_some() { eprintln!("psi0 {} psi(a={alpha}) {}", proximity(0.0), proximity(alpha)); }
     for _ in 0..50 {
         if alpha <= ss.min_step {
             break;

@@ -204,9 +204,6 @@ pub(crate) mod util {
     pub fn dot(a: &[f64], b: &[f64]) -> f64 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
     }
-    pub fn norm(a: &[f64]) -> f64 {
-        dot(a, a).sqrt()
-    }
     /// Index of entry (i, j), i <= j, in a packed upper triangle stored column by column.
     #[inline]
     pub fn triu_index(i: usize, j: usize) -> usize {

@@ -43,31 +43,38 @@ fn jordan_divide(out: &mut [f64], lambda: &[f64], v: &[f64]) {
 }
 
 /// Largest a <= alpha_max with x + a y in the cone (x in the cone).
+///
+/// The feasible steps form an interval [0, a*]: a* is the smallest positive
+/// root of (x + a y)'J(x + a y) = 0, also capped so that the first entry stays
+/// nonnegative (this alone decides the cone of dimension 1, where the quadratic
+/// has a double root that rounding can hide).
 fn soc_step(x: &[f64], y: &[f64], alpha_max: f64) -> f64 {
+    let mut alpha = alpha_max;
+    if y[0] < 0.0 {
+        alpha = alpha.min(-x[0] / y[0]);
+    }
     let a = soc_residual(y);
     let b = 2.0 * (x[0] * y[0] - dot(&x[1..], &y[1..]));
     let c = soc_residual(x).max(0.0);
-    let d = b * b - 4.0 * a * c;
-    // Never leaves the cone: both roots negative or no real root.
-    if (a > 0.0 && b > 0.0) || d < 0.0 {
-        return alpha_max;
+    if a > 0.0 && b > 0.0 {
+        return alpha.max(0.0); // y points into the cone: the residual only grows
     }
     if a == 0.0 {
-        return if b < 0.0 { (-c / b).min(alpha_max).max(0.0) } else { alpha_max };
+        if b < 0.0 {
+            alpha = alpha.min(-c / b);
+        }
+        return alpha.max(0.0);
     }
-    // Numerically stable roots.
+    // Numerically stable roots; a negative discriminant here is rounding of a
+    // double root, so clamp it to zero.
+    let d = (b * b - 4.0 * a * c).max(0.0);
     let t = -0.5 * (b + b.signum() * d.sqrt());
     let r1 = t / a;
     let r2 = if t != 0.0 { c / t } else { r1 };
-    let mut alpha = alpha_max;
     for r in [r1, r2] {
         if r >= 0.0 {
             alpha = alpha.min(r);
         }
-    }
-    // Also stay on the positive branch (t + a y0 >= 0).
-    if y[0] < 0.0 {
-        alpha = alpha.min(-x[0] / y[0]);
     }
     alpha.max(0.0)
 }
@@ -278,5 +285,17 @@ mod tests {
         assert!((a - 1.0).abs() < 1e-12);
         // Direction inside the cone: unbounded step.
         assert_eq!(soc_step(&x, &[1.0, 0.5, 0.0], 7.0), 7.0);
+    }
+
+    #[test]
+    fn step_length_in_dimension_one() {
+        // The cone {t >= 0}: the quadratic test alone (t^2 >= 0) would allow any step.
+        assert!((soc_step(&[2.0], &[-4.0], 10.0) - 0.5).abs() < 1e-15);
+        assert_eq!(soc_step(&[2.0], &[3.0], 10.0), 10.0);
+        // Rounding of a double root must not let the step cross the boundary.
+        let x = [1.0 / 3.0, 0.0];
+        let y = [-0.1, 0.0];
+        let a = soc_step(&x, &y, 100.0);
+        assert!(x[0] + a * y[0] >= -1e-15 && a <= 10.0 / 3.0 + 1e-12);
     }
 }

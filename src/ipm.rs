@@ -107,6 +107,20 @@ impl Progress {
     fn is_dual_infeasible(&self, t: &Tolerances) -> bool {
         self.ktratio > 1.0 / t.ktratio && self.dot_qx < -t.infeas_abs && self.res_dual_inf < -t.infeas_rel * self.dot_qx
     }
+    /// True when the last step made the residuals worse in a way that further
+    /// iterations will not repair (Clarabel's rule): kappa/tau is negligible and
+    /// the previous gap had converged, or a residual jumped 100x out of tolerance.
+    fn went_backwards(&self, prev: &Progress, t: &Tolerances) -> bool {
+        let worse = self.res_dual > prev.res_dual || self.res_primal > prev.res_primal;
+        if !worse {
+            return false;
+        }
+        let stalled = self.ktratio < 100.0 * f64::EPSILON && (prev.gap_abs < t.gap_abs || prev.gap_rel < t.gap_rel);
+        let diverged = self.ktratio < 1.0
+            && ((self.res_dual > 100.0 * t.feas && self.res_dual > 100.0 * prev.res_dual)
+                || (self.res_primal > 100.0 * t.feas && self.res_primal > 100.0 * prev.res_primal));
+        stalled || diverged
+    }
     /// Final status from the optimality / infeasibility tests, if any holds.
     fn classify(&self, t: &Tolerances, reduced: bool) -> Option<SolverStatus> {
         use SolverStatus::*;
@@ -142,7 +156,25 @@ struct State<'a> {
     kappa: f64,
 }
 
-/// Newton direction.
+impl State<'_> {
+    fn save_iterate(&self, to: &mut Direction) {
+        to.x.copy_from_slice(&self.x);
+        to.z.copy_from_slice(&self.z);
+        to.s.copy_from_slice(&self.s);
+        to.tau = self.tau;
+        to.kappa = self.kappa;
+    }
+    fn restore_iterate(&mut self, from: &Direction) {
+        self.x.copy_from_slice(&from.x);
+        self.z.copy_from_slice(&from.z);
+        self.s.copy_from_slice(&from.s);
+        self.tau = from.tau;
+        self.kappa = from.kappa;
+    }
+}
+
+/// Newton direction (also used to hold a saved iterate).
+#[derive(Clone)]
 struct Direction {
     x: Vec<f64>,
     z: Vec<f64>,
@@ -312,7 +344,11 @@ pub fn solve(
     let mut status = if init_ok { SolverStatus::Unsolved } else { SolverStatus::NumericalError };
     let mut iter = 0usize;
     let mut scaling = ScalingStrategy::PrimalDual;
+    let mut short_pd_step: Option<(Direction, f64)> = None;
     let mut progress = Progress::default();
+    // The iterate before the last step and its progress, to undo a bad last step.
+    let mut prev_iterate = Direction::zeros(n, m);
+    let mut prev_progress: Option<Progress> = None;
     let mut last_alpha = 0.0;
 
     if settings.verbose {
@@ -350,6 +386,15 @@ pub fn solve(
             status = s;
             break;
         }
+        if let Some(prev) = prev_progress.as_ref() {
+            if progress.went_backwards(prev, &tol) {
+                tracing::debug!(iter, "residuals went backwards: undoing the last step");
+                st.restore_iterate(&prev_iterate);
+                progress = prev.clone();
+                status = SolverStatus::InsufficientProgress;
+                break;
+            }
+        }
         if iter >= settings.max_iter {
             status = SolverStatus::MaxIterations;
             break;
@@ -372,7 +417,14 @@ pub fn solve(
             };
             scaling_ok &= cone.update_scaling(&st.s[r.clone()], &st.z[r.clone()], cone_mu, scaling);
         }
-        if !scaling_ok || !ws.kkt.update_and_factor(&ws.cones, &ksettings) {
+        let factor_ok = scaling_ok && ws.kkt.update_and_factor(&ws.cones, &ksettings);
+        if !factor_ok {
+            tracing::debug!(iter, scaling_ok, ?scaling, "scaling or factorization failed");
+            if !symmetric && scaling == ScalingStrategy::PrimalDual {
+                // As Clarabel: the dual scaling needs only z, so retry with it.
+                scaling = ScalingStrategy::Dual;
+                continue;
+            }
             status = SolverStatus::NumericalError;
             break;
         }
@@ -418,15 +470,27 @@ pub fn solve(
         alpha *= settings.max_step_fraction;
 
         if !symmetric && scaling == ScalingStrategy::PrimalDual && alpha < MIN_SWITCH_STEP_LENGTH {
-            // Retry the iteration with the more conservative dual scaling.
+            // Retry the iteration with the more conservative dual scaling, but keep
+            // this step in case the dual-scaled one is even shorter (near the end
+            // the dual scaling is often poorly centred).
+            short_pd_step = Some((dir.clone(), alpha));
             scaling = ScalingStrategy::Dual;
             continue;
+        }
+        if let Some((pd_dir, pd_alpha)) = short_pd_step.take() {
+            if pd_alpha > alpha {
+                dir = pd_dir;
+                alpha = pd_alpha;
+                scaling = ScalingStrategy::PrimalDual;
+            }
         }
         if alpha < settings.min_terminate_step_length {
             status = SolverStatus::InsufficientProgress;
             break;
         }
         // Take the step.
+        st.save_iterate(&mut prev_iterate);
+        prev_progress = Some(progress.clone());
         for j in 0..n {
             st.x[j] += alpha * dir.x[j];
         }

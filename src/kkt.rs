@@ -232,23 +232,50 @@ impl KktSystem {
                 self.values[pos] = -h;
             }
         }
-        // Remove the old static regularization from the x block, then add the new one.
+        // Remove the old static regularization from the x block (the z block was
+        // just overwritten), then add the new one.
         for j in 0..n {
             self.values[s.diag[j]] -= self.static_reg;
         }
+        self.static_reg = 0.0;
         let max_diag = s.diag.iter().map(|&p| self.values[p].abs()).fold(0.0, f64::max);
         let eps = settings.static_reg_constant + settings.static_reg_proportional * max_diag;
-        for j in 0..n {
-            self.values[s.diag[j]] += eps;
-        }
-        for i in 0..s.m {
-            self.values[s.diag[n + i]] -= eps;
-        }
-        self.static_reg = eps;
         self.reg_delta = settings.dynamic_reg_delta;
         self.reg_eps = settings.dynamic_reg_eps;
         self.refine = settings.refine_enable;
-        self.factor()
+        self.factor_with_retries(eps)
+    }
+
+    /// Factor with static regularization `eps`; when a pivot still breaks down
+    /// (tiny pivots that pass the dynamic check can blow up the later ones near
+    /// convergence), retry with a 100x larger one.  Iterative refinement against
+    /// the unregularized K recovers the accuracy.
+    fn factor_with_retries(&mut self, mut eps: f64) -> bool {
+        const RETRIES: usize = 3;
+        for attempt in 0..=RETRIES {
+            self.set_static_reg(eps);
+            if self.factor() {
+                return true;
+            }
+            if attempt < RETRIES {
+                tracing::debug!(eps, "LDLT factorization failed; retrying with more static regularization");
+                eps *= 100.0;
+            }
+        }
+        false
+    }
+
+    /// Replace the static regularization: +eps on the x block, -eps on the z block.
+    fn set_static_reg(&mut self, eps: f64) {
+        let s = Arc::clone(&self.symbolic);
+        let delta = eps - self.static_reg;
+        for j in 0..s.n {
+            self.values[s.diag[j]] += delta;
+        }
+        for i in 0..s.m {
+            self.values[s.diag[s.n + i]] -= delta;
+        }
+        self.static_reg = eps;
     }
 
     /// Factor the KKT system of the equality-constrained QP used by polishing:
@@ -275,18 +302,10 @@ impl KktSystem {
                 }
             }
         }
-        let eps = settings.static_reg_constant;
-        for j in 0..n {
-            self.values[s.diag[j]] += eps;
-        }
-        for i in 0..s.m {
-            self.values[s.diag[n + i]] -= eps;
-        }
-        self.static_reg = eps;
         self.reg_delta = settings.dynamic_reg_delta;
         self.reg_eps = settings.dynamic_reg_eps;
         self.refine = true;
-        self.factor()
+        self.factor_with_retries(settings.static_reg_constant)
     }
 
     fn factor(&mut self) -> bool {
@@ -311,7 +330,20 @@ impl KktSystem {
             stack,
             Default::default(),
         );
-        result.is_ok() && self.l_values.iter().all(|v| v.is_finite())
+        let faer_ok = result.is_ok();
+        if let Err(e) = &result {
+            tracing::debug!(error = ?e, "faer LDLT error");
+        }
+        let ok = faer_ok && self.l_values.iter().all(|v| v.is_finite());
+        if !ok {
+            tracing::debug!(
+                faer_ok,
+                values_finite = self.values.iter().all(|v| v.is_finite()),
+                max_abs_value = self.values.iter().fold(0.0f64, |a, v| a.max(v.abs())),
+                "LDLT factorization failed"
+            );
+        }
+        ok
     }
 
     fn solve_factored(&mut self, x: &mut [f64]) {
@@ -381,6 +413,7 @@ impl KktSystem {
                 corr[i] = rhs[i] - corr[i];
                 norm_new = norm_new.max(corr[i].abs());
             }
+            tracing::trace!(norm_e, norm_new, "refinement step");
             if norm_new >= norm_e {
                 break; // no improvement: keep the current x
             }
@@ -392,6 +425,7 @@ impl KktSystem {
                 break; // slow progress: not worth another round
             }
         }
+        tracing::trace!(residual = norm_e, tol, "KKT refinement");
         self.work_res = res;
         self.work_sol = corr;
         self.work_rhs = tmp;

@@ -222,7 +222,14 @@ impl NativeSolver {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The iteration table of `verbose=True` goes through `tracing` to stdout.
+    // MOREAU_LOG=debug (or trace) also shows the per-iteration step details.
+    let level = match std::env::var("MOREAU_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
     let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
         .with_writer(std::io::stdout)
         .without_time()
         .with_target(false)

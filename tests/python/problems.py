@@ -985,8 +985,8 @@ def moreau_settings(tol=TOL, max_iter=200, direct_solve_method=None, **kw):
     ipm = dict(tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol)
     if direct_solve_method is not None:
         ipm["direct_solve_method"] = direct_solve_method
-    return moreau.Settings(max_iter=max_iter, verbose=False,
-                           ipm_settings=moreau.IPMSettings(**ipm), **kw)
+    kw.setdefault("verbose", False)
+    return moreau.Settings(max_iter=max_iter, ipm_settings=moreau.IPMSettings(**ipm), **kw)
 
 
 def status_name(st):

@@ -4,7 +4,7 @@
 //! symbolic KKT factorization (ordering computed once).  `solve_batch` runs the
 //! elements on rayon threads, each thread reusing one `Workspace`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -13,11 +13,16 @@ use crate::error::SolverError;
 use crate::ipm::{self, ProblemValues, SolveResult, WarmStart, Workspace};
 use crate::kkt::KktSymbolic;
 use crate::problem::{check_finite, check_p_symmetric, ProblemPattern};
-use crate::settings::Settings;
+use crate::settings::{DirectSolveMethod, Settings};
+use crate::status::SolverStatus;
 
 pub struct Family {
     pub pattern: ProblemPattern,
     pub symbolic: Arc<KktSymbolic>,
+    /// Only when `symbolic` expands large second-order cones: the all-dense KKT
+    /// layout, built on first use by `solve_one`'s fallback.
+    dense_symbolic: OnceLock<Result<Arc<KktSymbolic>, SolverError>>,
+    method: DirectSolveMethod,
     /// Seconds spent on the symbolic analysis.
     pub setup_time: f64,
 }
@@ -38,8 +43,47 @@ impl Family {
     pub fn new(pattern: ProblemPattern, settings: &Settings) -> Result<Self, SolverError> {
         let start = Instant::now();
         let cones = pattern.cones.build();
-        let symbolic = Arc::new(KktSymbolic::new(&pattern, &cones, settings.direct_solve_method)?);
-        Ok(Family { pattern, symbolic, setup_time: start.elapsed().as_secs_f64() })
+        let method = settings.direct_solve_method;
+        let symbolic = Arc::new(KktSymbolic::new(&pattern, &cones, method, true)?);
+        Ok(Family {
+            pattern,
+            symbolic,
+            dense_symbolic: OnceLock::new(),
+            method,
+            setup_time: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Solve one element.  The sparse expansion of large second-order cones loses
+    /// accuracy when the scaling is extreme (late iterations, diverging iterates
+    /// of infeasible problems), so an inconclusive outcome is retried with dense
+    /// H blocks, whose factorization is backward stable.
+    pub fn solve_one(
+        &self,
+        settings: &Settings,
+        values: ProblemValues<'_>,
+        warm: Option<WarmStart<'_>>,
+        ws: &mut Workspace,
+    ) -> SolveResult {
+        let first = ipm::solve(&self.pattern, settings, values, warm, ws);
+        let conclusive = matches!(
+            first.status,
+            SolverStatus::Solved | SolverStatus::PrimalInfeasible | SolverStatus::DualInfeasible | SolverStatus::MaxTime
+        );
+        if conclusive || !self.symbolic.has_expanded_cones() {
+            return first;
+        }
+        let dense = self.dense_symbolic.get_or_init(|| {
+            let cones = self.pattern.cones.build();
+            KktSymbolic::new(&self.pattern, &cones, self.method, false).map(Arc::new)
+        });
+        let Ok(dense) = dense else { return first };
+        tracing::debug!(status = ?first.status, "retrying with dense second-order cone blocks");
+        let mut dense_ws = Workspace::new(&self.pattern, dense);
+        let mut second = ipm::solve(&self.pattern, settings, values, warm, &mut dense_ws);
+        second.solve_time += first.solve_time;
+        second.iterations += first.iterations;
+        second
     }
 
     /// Check shapes and values of a batch before solving anything.
@@ -123,7 +167,7 @@ impl Family {
                     || Workspace::new(&self.pattern, &self.symbolic),
                     |ws, k| {
                         let (values, warm) = self.element(v, k);
-                        ipm::solve(&self.pattern, settings, values, warm, ws)
+                        self.solve_one(settings, values, warm, ws)
                     },
                 )
                 .collect::<Vec<_>>()
@@ -133,7 +177,7 @@ impl Family {
             return Ok((0..v.batch)
                 .map(|k| {
                     let (values, warm) = self.element(v, k);
-                    ipm::solve(&self.pattern, settings, values, warm, &mut ws)
+                    self.solve_one(settings, values, warm, &mut ws)
                 })
                 .collect());
         }

@@ -5,6 +5,15 @@
 //!         [ A          -(H + eps I) ]
 //! ```
 //! stored as its upper triangle in CSC and factored with faer's sparse LDL^T.
+//! Large second-order cones do not put their dense H block in K: H = D + uu' - vv'
+//! (D diagonal) is written as -D on the diagonal plus two extra columns per cone,
+//!
+//! ```text
+//!     [ -D   v   u ]
+//!     [ v'  -1   0 ]     whose Schur complement on the first block is -(D + uu' - vv'),
+//!     [ u'   0  +1 ]
+//! ```
+//! so a cone of dimension d costs O(d) entries instead of O(d^2) (as in Clarabel).
 //! The pattern, the fill-reducing ordering (AMD) and the symbolic factorization
 //! depend only on the sparsity of P, A and the cones: `KktSymbolic` computes them
 //! once and is shared (read-only) by every solve of the family, also across the
@@ -31,6 +40,8 @@ use crate::settings::DirectSolveMethod;
 pub struct KktSymbolic {
     pub n: usize,
     pub m: usize,
+    /// n + m + 2 * (number of expanded cones).
+    dim: usize,
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
     /// (KKT position, index into P's full value array) for the upper triangle of P.
@@ -40,21 +51,31 @@ pub struct KktSymbolic {
     /// KKT position of the diagonal entry of every column.
     diag: Vec<usize>,
     /// For every cone (in order), the KKT positions of its H block values, in the
-    /// order `Cone::hs_block` writes them.
+    /// order `Cone::hs_block` writes them; for expanded cones the positions of
+    /// D, then of the v column, then of the u column (3 * dim).
     hs_map: Vec<Vec<usize>>,
+    /// (KKT position, value) of the fixed -1 / +1 diagonals of the extra columns.
+    extra_diag: Vec<(usize, f64)>,
+    /// Per cone: H goes in sparse expanded form.
+    expanded: Vec<bool>,
     factor: SymbolicCholesky<usize>,
     /// +1 for the x block, -1 for the z block (dynamic regularization signs).
     signs: Vec<i8>,
 }
 
 impl KktSymbolic {
+    /// `expand`: put the H block of expandable cones (large SOCs) in sparse
+    /// expanded form; otherwise every H block is dense.
     pub fn new(
         pattern: &ProblemPattern,
         cones: &[(impl Cone, std::ops::Range<usize>)],
         method: DirectSolveMethod,
+        expand: bool,
     ) -> Result<Self, SolverError> {
         let (n, m) = (pattern.n, pattern.m);
-        let dim = n + m;
+        let expanded: Vec<bool> = cones.iter().map(|(c, _)| expand && c.hs_is_expandable()).collect();
+        let n_expanded = expanded.iter().filter(|&&e| e).count();
+        let dim = n + m + 2 * n_expanded;
         // Cone block of each constraint row.
         let mut row_cone = vec![0usize; m];
         for (k, (_, range)) in cones.iter().enumerate() {
@@ -69,9 +90,17 @@ impl KktSymbolic {
         let mut diag = vec![0; dim];
         let mut hs_map: Vec<Vec<usize>> = cones
             .iter()
-            .map(|(c, _)| {
+            .zip(&expanded)
+            .map(|((c, _), &exp)| {
                 let d = c.dim();
-                vec![0; if c.hs_is_diagonal() { d } else { d * (d + 1) / 2 }]
+                let len = if exp {
+                    3 * d
+                } else if c.hs_is_diagonal() {
+                    d
+                } else {
+                    d * (d + 1) / 2
+                };
+                vec![0; len]
             })
             .collect();
         col_ptr.push(0);
@@ -106,7 +135,7 @@ impl KktSymbolic {
             let kc = row_cone[i];
             let (cone, range) = &cones[kc];
             let local = i - range.start;
-            if cone.hs_is_diagonal() {
+            if cone.hs_is_diagonal() || expanded[kc] {
                 hs_map[kc][local] = row_idx.len();
                 diag[n + i] = row_idx.len();
                 row_idx.push(n + i);
@@ -121,6 +150,29 @@ impl KktSymbolic {
             }
             col_ptr.push(row_idx.len());
         }
+        // The two extra columns of every expanded cone: its rows, then the diagonal.
+        let mut extra_diag = Vec::with_capacity(2 * n_expanded);
+        let mut signs = vec![1i8; dim];
+        signs[n..n + m].fill(-1);
+        let mut col = n + m;
+        for (kc, (cone, range)) in cones.iter().enumerate() {
+            if !expanded[kc] {
+                continue;
+            }
+            let d = cone.dim();
+            for (block, (diag_value, sign)) in [(1, (-1.0, -1i8)), (2, (1.0, 1i8))] {
+                for local in 0..d {
+                    hs_map[kc][block * d + local] = row_idx.len();
+                    row_idx.push(n + range.start + local);
+                }
+                diag[col] = row_idx.len();
+                extra_diag.push((row_idx.len(), diag_value));
+                signs[col] = sign;
+                row_idx.push(col);
+                col_ptr.push(row_idx.len());
+                col += 1;
+            }
+        }
         let threshold = match method {
             DirectSolveMethod::Auto => SupernodalThreshold::AUTO,
             DirectSolveMethod::Qdldl => SupernodalThreshold::FORCE_SIMPLICIAL,
@@ -134,9 +186,12 @@ impl KktSymbolic {
             CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
         )
         .map_err(|e| SolverError::Internal(format!("symbolic factorization failed: {e:?}")))?;
-        let mut signs = vec![1i8; dim];
-        signs[n..].fill(-1);
-        Ok(KktSymbolic { n, m, col_ptr, row_idx, p_map, a_map, diag, hs_map, factor, signs })
+        Ok(KktSymbolic { n, m, dim, col_ptr, row_idx, p_map, a_map, diag, hs_map, extra_diag, expanded, factor, signs })
+    }
+
+    /// True if some cone's H block is in sparse expanded form.
+    pub fn has_expanded_cones(&self) -> bool {
+        self.expanded.iter().any(|&e| e)
     }
 
     pub fn nnz(&self) -> usize {
@@ -156,12 +211,17 @@ pub struct KktSystem {
     values: Vec<f64>,
     l_values: Vec<f64>,
     mem: MemBuffer,
-    /// Static regularization currently on the diagonal (+eps x block, -eps z block).
+    /// Static regularization currently on the diagonal (+eps where the pivot
+    /// sign is +1, -eps where it is -1).
     static_reg: f64,
     reg_delta: f64,
     reg_eps: f64,
     refine: bool,
     work_rhs: Vec<f64>,
+    work_block: Vec<f64>,
+    /// Right-hand side and solution padded with the extra columns.
+    work_b: Vec<f64>,
+    work_x: Vec<f64>,
     work_res: Vec<f64>,
     work_sol: Vec<f64>,
 }
@@ -182,7 +242,7 @@ pub struct KktSettings {
 
 impl KktSystem {
     pub fn new(symbolic: Arc<KktSymbolic>) -> Self {
-        let dim = symbolic.n + symbolic.m;
+        let dim = symbolic.dim;
         let params: Spec<LdltParams, f64> = Default::default();
         let req = StackReq::any_of(&[
             symbolic.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
@@ -197,6 +257,9 @@ impl KktSystem {
             reg_eps: 0.0,
             refine: true,
             work_rhs: vec![0.0; dim],
+            work_b: vec![0.0; dim],
+            work_block: Vec::new(),
+            work_x: vec![0.0; dim],
             work_res: vec![0.0; dim],
             work_sol: vec![0.0; dim],
             symbolic,
@@ -223,17 +286,33 @@ impl KktSystem {
     pub fn update_and_factor<C: Cone>(&mut self, cones: &[(C, std::ops::Range<usize>)], settings: &KktSettings) -> bool {
         let s = Arc::clone(&self.symbolic);
         let n = s.n;
-        let mut block = Vec::new();
+        let mut block = std::mem::take(&mut self.work_block);
         for (k, (cone, _)) in cones.iter().enumerate() {
             let positions = &s.hs_map[k];
             block.resize(positions.len(), 0.0);
-            cone.hs_block(&mut block);
-            for (&pos, &h) in positions.iter().zip(&block) {
-                self.values[pos] = -h;
+            if s.expanded[k] {
+                let d = cone.dim();
+                let (diag, rest) = block.split_at_mut(d);
+                let (v, u) = rest.split_at_mut(d);
+                cone.hs_expansion(diag, v, u);
+                for i in 0..d {
+                    self.values[positions[i]] = -diag[i];
+                    self.values[positions[d + i]] = v[i];
+                    self.values[positions[2 * d + i]] = u[i];
+                }
+            } else {
+                cone.hs_block(&mut block);
+                for (&pos, &h) in positions.iter().zip(&block) {
+                    self.values[pos] = -h;
+                }
             }
         }
-        // Remove the old static regularization from the x block (the z block was
-        // just overwritten), then add the new one.
+        self.work_block = block;
+        for &(pos, value) in &s.extra_diag {
+            self.values[pos] = value;
+        }
+        // Remove the old static regularization from the x block (the z block and
+        // the extra columns were just overwritten), then add the new one.
         for j in 0..n {
             self.values[s.diag[j]] -= self.static_reg;
         }
@@ -265,15 +344,12 @@ impl KktSystem {
         false
     }
 
-    /// Replace the static regularization: +eps on the x block, -eps on the z block.
+    /// Replace the static regularization: eps times the expected pivot sign.
     fn set_static_reg(&mut self, eps: f64) {
-        let s = Arc::clone(&self.symbolic);
+        let s = &self.symbolic;
         let delta = eps - self.static_reg;
-        for j in 0..s.n {
-            self.values[s.diag[j]] += delta;
-        }
-        for i in 0..s.m {
-            self.values[s.diag[s.n + i]] -= delta;
+        for (&pos, &sign) in s.diag.iter().zip(&s.signs) {
+            self.values[pos] += f64::from(sign) * delta;
         }
         self.static_reg = eps;
     }
@@ -310,7 +386,7 @@ impl KktSystem {
 
     fn factor(&mut self) -> bool {
         let s = &self.symbolic;
-        let dim = s.n + s.m;
+        let dim = s.dim;
         let mat = SparseColMatRef::new(
             SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
             &self.values,
@@ -357,9 +433,8 @@ impl KktSystem {
     /// y = K x with the unregularized K (true P, A and -H).
     fn mul_unregularized(&self, y: &mut [f64], x: &[f64]) {
         let s = &self.symbolic;
-        let n = s.n;
         y.iter_mut().for_each(|v| *v = 0.0);
-        for c in 0..n + s.m {
+        for c in 0..s.dim {
             for k in s.col_ptr[c]..s.col_ptr[c + 1] {
                 let r = s.row_idx[k];
                 let v = self.values[k];
@@ -371,17 +446,28 @@ impl KktSystem {
                 }
             }
         }
-        for j in 0..n {
-            y[j] -= self.static_reg * x[j];
-        }
-        for i in n..n + s.m {
-            y[i] += self.static_reg * x[i];
+        for (j, &sign) in s.signs.iter().enumerate() {
+            y[j] -= f64::from(sign) * self.static_reg * x[j];
         }
     }
 
-    /// Solve K x = rhs (x overwritten), with iterative refinement against the
-    /// unregularized K.
+    /// Solve K [x; z] = rhs for rhs and solution of length n + m (the extra
+    /// columns of expanded cones have a zero right-hand side).
     pub fn solve(&mut self, rhs: &[f64], x: &mut [f64], settings: &KktSettings) {
+        let nm = rhs.len();
+        let mut b = std::mem::take(&mut self.work_b);
+        let mut sol = std::mem::take(&mut self.work_x);
+        b[..nm].copy_from_slice(rhs);
+        b[nm..].fill(0.0);
+        self.solve_full(&b, &mut sol, settings);
+        x.copy_from_slice(&sol[..nm]);
+        self.work_b = b;
+        self.work_x = sol;
+    }
+
+    /// Solve K x = rhs in the full dimension, with iterative refinement against
+    /// the unregularized K.
+    fn solve_full(&mut self, rhs: &[f64], x: &mut [f64], settings: &KktSettings) {
         x.copy_from_slice(rhs);
         self.solve_factored(x);
         if !self.refine {

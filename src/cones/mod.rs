@@ -67,6 +67,15 @@ pub trait Cone {
     fn is_symmetric(&self) -> bool;
     /// True when the block `H` is diagonal (`hs_block` then writes `dim()` values).
     fn hs_is_diagonal(&self) -> bool;
+    /// True when `H = D + uu' - vv'` (D diagonal) may go into the KKT matrix in
+    /// sparse expanded form (large second-order cones); see `hs_expansion`.
+    fn hs_is_expandable(&self) -> bool {
+        false
+    }
+    /// For expanded cones: D's diagonal, v and u (each `dim()` values).
+    fn hs_expansion(&self, _d: &mut [f64], _v: &mut [f64], _u: &mut [f64]) {
+        unreachable!("hs_expansion called on a cone that is not expanded")
+    }
 
     /// Symmetric cones: alpha = max{a : z - a e in K} (may be negative) and
     /// beta = sum of max(0, eigenvalue).  Used to shift the initial point.
@@ -155,6 +164,12 @@ impl Cone for SupportedCone {
     }
     fn hs_is_diagonal(&self) -> bool {
         dispatch!(self, c => c.hs_is_diagonal())
+    }
+    fn hs_is_expandable(&self) -> bool {
+        dispatch!(self, c => c.hs_is_expandable())
+    }
+    fn hs_expansion(&self, d: &mut [f64], v: &mut [f64], u: &mut [f64]) {
+        dispatch!(self, c => c.hs_expansion(d, v, u))
     }
     fn margins(&self, z: &[f64]) -> (f64, f64) {
         dispatch!(self, c => c.margins(z))

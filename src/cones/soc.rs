@@ -3,9 +3,21 @@
 //! With J = diag(1, -1, ..., -1), the NT scaling is W = eta * Wbar where
 //! Wbar = [w0, w1'; w1, I + w1 w1' / (1 + w0)] is built from the unit
 //! hyperbolic point wbar (Clarabel / CVXOPT form), and H = W'W = eta^2 (2 wbar wbar' - J).
+//!
+//! Cones larger than `MAX_DENSE_DIM` give H to the KKT system as
+//! eta^2 (D + uu' - vv') with D = diag(d0, 1, ..., 1), u = (u0, a w1), v = (0, b w1):
+//! matching entries with 2 w w' - J gives d0 + u0^2 = 2 w0^2 - 1, u0 a = 2 w0 and
+//! a^2 - b^2 = 2.  Clarabel's choice d0 = 1 / (2 (2 w0^2 - 1)) keeps v'D^{-1}v < 1, so
+//! the extra KKT pivots keep their expected signs (-1 for v, +1 for u).
 
 use super::util::{dot, triu_index};
 use super::{Cone, ScalingStrategy, StepSettings};
+
+/// Second-order cones up to this dimension keep a dense H block in the KKT matrix.
+/// (Clarabel expands from dimension 5.  The expansion costs accuracy when w is
+/// extreme: the v pivot is -1/(1 + 2||w1||^2), which happens on infeasible
+/// problems whose iterates diverge; below this size the dense block is cheap anyway.)
+pub const MAX_DENSE_DIM: usize = 32;
 
 #[derive(Clone, Debug)]
 pub struct SecondOrderCone {
@@ -16,11 +28,19 @@ pub struct SecondOrderCone {
     /// Scaled point lambda = W z = W^{-1} s.
     lambda: Vec<f64>,
     work: Vec<f64>,
+    work2: Vec<f64>,
 }
 
 /// x' J x = x0^2 - ||x1||^2.
 fn soc_residual(x: &[f64]) -> f64 {
     x[0] * x[0] - dot(&x[1..], &x[1..])
+}
+
+/// soc_residual(x + a y) without forming the point.
+fn soc_residual_shifted(x: &[f64], y: &[f64], a: f64) -> f64 {
+    let head = x[0] + a * y[0];
+    let tail: f64 = x[1..].iter().zip(&y[1..]).map(|(xi, yi)| (xi + a * yi) * (xi + a * yi)).sum();
+    head * head - tail
 }
 
 /// Jordan product x o y = (x'y, x0 y1 + y0 x1).
@@ -84,7 +104,7 @@ impl SecondOrderCone {
         assert!(dim >= 1, "a second-order cone needs dimension >= 1");
         let mut e = vec![0.0; dim];
         e[0] = 1.0;
-        SecondOrderCone { dim, w: e.clone(), eta: 1.0, lambda: e, work: vec![0.0; dim] }
+        SecondOrderCone { dim, w: e.clone(), eta: 1.0, lambda: e, work: vec![0.0; dim], work2: vec![0.0; dim] }
     }
 
     /// y = W x (W symmetric).
@@ -95,6 +115,17 @@ impl SecondOrderCone {
         y[0] = self.eta * (w[0] * x[0] + w1x1);
         for i in 1..self.dim {
             y[i] = self.eta * (x[i] + c * w[i]);
+        }
+    }
+
+    /// x <- W x.
+    fn mul_w_in_place(&self, x: &mut [f64]) {
+        let w = &self.w;
+        let w1x1 = dot(&w[1..], &x[1..]);
+        let c = x[0] + w1x1 / (1.0 + w[0]);
+        x[0] = self.eta * (w[0] * x[0] + w1x1);
+        for i in 1..self.dim {
+            x[i] = self.eta * (x[i] + c * w[i]);
         }
     }
 
@@ -122,6 +153,26 @@ impl Cone for SecondOrderCone {
     }
     fn hs_is_diagonal(&self) -> bool {
         false
+    }
+    fn hs_is_expandable(&self) -> bool {
+        self.dim > MAX_DENSE_DIM
+    }
+    fn hs_expansion(&self, d: &mut [f64], v: &mut [f64], u: &mut [f64]) {
+        let e2 = self.eta * self.eta;
+        let w0 = self.w[0];
+        let wsq = 2.0 * w0 * w0 - 1.0; // = ||w||^2 on the hyperbola
+        let d0 = 0.5 / wsq;
+        let u0 = (wsq - d0).sqrt();
+        let a = 2.0 * w0 / u0;
+        let b = (2.0 * (2.0 + 1.0 / wsq) / (2.0 * wsq - 1.0 / wsq)).sqrt(); // sqrt(a^2 - 2)
+        d.fill(e2);
+        d[0] = e2 * d0;
+        u[0] = self.eta * u0;
+        v[0] = 0.0;
+        for i in 1..self.dim {
+            u[i] = self.eta * a * self.w[i];
+            v[i] = self.eta * b * self.w[i];
+        }
     }
     fn margins(&self, z: &[f64]) -> (f64, f64) {
         let nrm = dot(&z[1..], &z[1..]).sqrt();
@@ -187,17 +238,17 @@ impl Cone for SecondOrderCone {
     }
     fn combined_ds_shift(&mut self, shift: &mut [f64], dz: &[f64], ds: &[f64], sigma_mu: f64) {
         let mut wdz = std::mem::take(&mut self.work);
-        let mut winv_ds = vec![0.0; self.dim];
+        let mut winv_ds = std::mem::take(&mut self.work2);
         self.mul_w(&mut wdz, dz);
         self.mul_winv(&mut winv_ds, ds);
         jordan_product(shift, &winv_ds, &wdz);
         shift[0] -= sigma_mu;
         self.work = wdz;
+        self.work2 = winv_ds;
     }
     fn delta_s_from_delta_z_offset(&self, out: &mut [f64], ds: &[f64], _z: &[f64]) {
-        let mut tmp = vec![0.0; self.dim];
-        jordan_divide(&mut tmp, &self.lambda, ds);
-        self.mul_w(out, &tmp);
+        jordan_divide(out, &self.lambda, ds);
+        self.mul_w_in_place(out);
     }
     fn step_length(
         &self,
@@ -211,10 +262,8 @@ impl Cone for SecondOrderCone {
         (soc_step(z, dz, alpha_max), soc_step(s, ds, alpha_max))
     }
     fn compute_barrier(&self, z: &[f64], s: &[f64], dz: &[f64], ds: &[f64], a: f64) -> f64 {
-        let zs: Vec<f64> = (0..self.dim).map(|i| z[i] + a * dz[i]).collect();
-        let ss: Vec<f64> = (0..self.dim).map(|i| s[i] + a * ds[i]).collect();
-        let rz = soc_residual(&zs);
-        let rs = soc_residual(&ss);
+        let rz = soc_residual_shifted(z, dz, a);
+        let rs = soc_residual_shifted(s, ds, a);
         if rz <= 0.0 || rs <= 0.0 {
             return f64::INFINITY;
         }
@@ -260,6 +309,34 @@ mod tests {
         for i in 0..4 {
             assert!((l2[i] - c.lambda[i]).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn sparse_expansion_matches_dense_h() {
+        let dim = MAX_DENSE_DIM + 3;
+        let mut c = SecondOrderCone::new(dim);
+        assert!(c.hs_is_expandable());
+        // Interior points with a nontrivial scaling.
+        let mut s: Vec<f64> = (0..dim).map(|i| ((i * 7 % 5) as f64 - 2.0) * 0.3).collect();
+        let mut z: Vec<f64> = (0..dim).map(|i| ((i * 3 % 7) as f64 - 3.0) * 0.2).collect();
+        s[0] = 1.0 + dot(&s[1..], &s[1..]).sqrt();
+        z[0] = 0.5 + dot(&z[1..], &z[1..]).sqrt();
+        assert!(c.update_scaling(&s, &z, 1.0, ScalingStrategy::PrimalDual));
+        let h = dense_h(&c);
+        let (mut d, mut v, mut u) = (vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]);
+        c.hs_expansion(&mut d, &mut v, &mut u);
+        let scale = h.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
+        for i in 0..dim {
+            for j in 0..dim {
+                let diag = if i == j { d[i] } else { 0.0 };
+                let e = diag + u[i] * u[j] - v[i] * v[j];
+                assert!((e - h[i][j]).abs() < 1e-12 * scale, "H[{i},{j}]: {e} vs {}", h[i][j]);
+            }
+        }
+        // The v pivot keeps its sign: v' D^{-1} v < 1 (scaled by eta^2).
+        let vdv: f64 = (0..dim).map(|i| v[i] * v[i] / d[i]).sum();
+        assert!(vdv < 1.0, "{vdv}");
+        assert!(!SecondOrderCone::new(MAX_DENSE_DIM).hs_is_expandable());
     }
 
     #[test]

@@ -398,6 +398,12 @@ def _cones_for_family(family, n, rng):
         dims = [int(rng.integers(1, 8)) for _ in range(nsoc)]
         dims[0] = max(dims[0], 3)
         return dict(zero=z, nonneg=int(rng.integers(0, n + 1)), soc=dims)
+    if family == "socp_large":
+        # cones above the dense-H size (33) go into the KKT system in sparse
+        # expanded form; mix them with small ones
+        big = [int(rng.integers(33, 160)) for _ in range(int(rng.integers(1, 4)))]
+        small = [int(rng.integers(1, 8)) for _ in range(int(rng.integers(0, 4)))]
+        return dict(zero=z, nonneg=int(rng.integers(0, n + 1)), soc=big + small)
     if family == "exp":
         return dict(zero=z, nonneg=int(rng.integers(0, n // 2 + 2)),
                     exp=int(rng.integers(1, max(2, n) + 1)))
@@ -413,7 +419,7 @@ def _cones_for_family(family, n, rng):
     raise ValueError(family)
 
 
-RANDOM_FAMILIES = ["lp", "qp", "socp", "exp", "pow", "mixed"]
+RANDOM_FAMILIES = ["lp", "qp", "socp", "socp_large", "exp", "pow", "mixed"]
 
 
 def random_feasible(family, seed, n=None, scaling="well"):
@@ -751,7 +757,7 @@ def seed_problem():
 # infeasible families
 # --------------------------------------------------------------------------------------
 
-INFEASIBLE_FAMILIES = ["lp", "qp", "socp", "exp"]
+INFEASIBLE_FAMILIES = ["lp", "qp", "socp", "socp_large", "exp"]
 
 
 def primal_infeasible(family, seed, n=None):
@@ -761,7 +767,7 @@ def primal_infeasible(family, seed, n=None):
     feasible-looking problem, the dual side feasible (q = -P x0 - A' z0)."""
     rng = np.random.default_rng([201, _fam_id(family), seed])
     n = n or int(rng.choice([2, 3, 5, 10, 20, 50, 100, 200]))
-    base = random_feasible({"lp": "lp", "qp": "qp", "socp": "socp", "exp": "exp"}[family],
+    base = random_feasible({"lp": "lp", "qp": "qp", "socp": "socp", "socp_large": "socp_large", "exp": "exp"}[family],
                            seed + 7919, n=n)
     A = base["A"].tolil()
     b = base["b"].copy()
@@ -774,7 +780,7 @@ def primal_infeasible(family, seed, n=None):
         cnt = min(d, int(rng.integers(2, 4)))
         rows = k0 + rng.choice(d, size=cnt, replace=False)
         zbar[rows] = rng.uniform(0.5, 2.0, size=cnt)
-    elif family == "socp":
+    elif family in ("socp", "socp_large"):
         kind, k0, d, _ = [bl for bl in blocks if bl[0] == "soc" and bl[2] >= 2][0]
         zbar[k0:k0 + d] = _dual_interior("soc", d, None, rng)
         rows = np.arange(k0, k0 + d)
@@ -807,7 +813,7 @@ def dual_infeasible(family, seed, n=None):
     (b = A x0 + s0 with s0 interior on the non-zero cones)."""
     rng = np.random.default_rng([202, _fam_id(family), seed])
     n = n or int(rng.choice([2, 3, 5, 10, 20, 50, 100, 200]))
-    cones = norm_cones(_cones_for_family({"lp": "lp", "qp": "qp", "socp": "socp", "exp": "exp"}[family], n, rng))
+    cones = norm_cones(_cones_for_family({"lp": "lp", "qp": "qp", "socp": "socp", "socp_large": "socp_large", "exp": "exp"}[family], n, rng))
     m = cone_dim(cones)
     # x_bar supported on a few coordinates
     supp = rng.choice(n, size=min(n, int(rng.integers(1, 4))), replace=False)

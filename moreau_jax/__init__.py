@@ -34,6 +34,12 @@ from ._types import (
 
 __version__ = "0.1.0"
 
+# CVXPY >= 1.9 would move simple constraints (x >= 0, ...) into "direct cones"
+# that cvxpylayers drops; keep them as rows of A (see _cvxpy_compat.py).
+from . import _cvxpy_compat  # noqa: E402
+
+_cvxpy_compat.install()
+
 __all__ = [
     "Solver",
     "CompiledSolver",

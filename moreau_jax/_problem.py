@@ -16,7 +16,7 @@ Conventions (see docs/native-interface.md):
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import sparse
@@ -398,13 +398,12 @@ def _as_cones(cones: Any) -> Cones:
 
 def cones_to_native(cones: Cones) -> Dict[str, Any]:
     """The cone dict of docs/native-interface.md; NotImplementedError for cone kinds
-    the solver does not support yet."""
+    the solver does not support yet. Direct cones (``cones.dir_cones``) are not
+    part of it: ``DirectConeLift`` turns them into extra rows first."""
     unsupported = []
-    if cones.dir_cones:
-        unsupported.append(
-            f"dir_cones ({len(cones.dir_cones)} direct cone(s) on x; express them as rows "
-            f"of A instead, e.g. -x <= 0 as a nonnegative cone)"
-        )
+    bad_dir = sorted({c.kind for c in cones.dir_cones if c.kind not in _LIFTABLE_DIR_KINDS})
+    if bad_dir:
+        unsupported.append(f"dir_cones of kind {', '.join(map(repr, bad_dir))}")
     if cones.psd_dims:
         unsupported.append(f"psd_dims {cones.psd_dims} (PSD cones)")
     if cones.gen_power_cone_params:
@@ -412,7 +411,8 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
     if unsupported:
         raise NotImplementedError(
             "moreau-jax cannot solve problems with " + "; ".join(unsupported) + " yet. "
-            "Supported cones: zero, nonnegative, second-order, exponential, 3-D power."
+            "Supported cones: zero, nonnegative, second-order, exponential, 3-D power "
+            "(also as direct cones: 'nonneg', 'soc', 'exp', 'power')."
         )
     return {
         "zero": int(cones.num_zero_cones),
@@ -421,6 +421,131 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
         "exp": int(cones.num_exp_cones),
         "power": [float(a) for a in cones.power_alphas],
     }
+
+
+_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "exp", "power")
+
+
+class DirectConeLift:
+    """Rewrite direct cones ``x[idx] in K`` as slack rows ``-x[idx] + s = 0, s in K``.
+
+    The solver core only knows slack-form cones, so a problem with
+    ``Cones.dir_cones`` is solved in a lifted form with ``m + k`` rows (k = total
+    number of indices in the direct cones). The new rows are inserted into the
+    block of their cone kind, after the original rows of that kind, so the cone
+    order zero, nonneg, SOC, exp, power is kept. At the optimum the dual of the
+    new rows is the dual of the direct cone (``z_x``, in ``dir_cones`` order, as
+    CVXPY's MOREAU interface expects), and their slack equals ``x[idx]``.
+
+    Attributes: ``m`` (lifted rows), ``native_cones``, ``A_ip``/``A_ix`` (lifted
+    CSR pattern), ``orig_rows`` (lifted row of each original row, (m_orig,)),
+    ``dir_rows`` (lifted rows of the direct cones in spec order), ``dir_cols``
+    (their x indices), ``orig_pos``/``dir_pos`` (positions of the original /
+    new entries among the lifted stored values).
+    """
+
+    def __init__(self, cones: Cones, n: int, m: int, A_ip: np.ndarray, A_ix: np.ndarray):
+        cones.validate_dir_cone_indices(n)
+        native = cones_to_native(cones)
+        specs = list(cones.dir_cones)
+        nz, nl = native["zero"], native["nonneg"]
+        soc_rows = sum(native["soc"])
+        ne, npow = native["exp"], len(native["power"])
+        # Start rows of the original blocks.
+        l0 = nz
+        q0 = l0 + nl
+        e0 = q0 + soc_rows
+        p0 = e0 + 3 * ne
+        end = p0 + 3 * npow
+        if end != m:
+            raise ValueError(f"The cones cover {end} rows but m = {m}.")
+        by_kind = {k: [i for i, c in enumerate(specs) if c.kind == k] for k in _LIFTABLE_DIR_KINDS}
+        add = {k: sum(len(specs[i].indices) for i in ids) for k, ids in by_kind.items()}
+        # Lifted row of each original row: blocks shift by the rows inserted before them.
+        orig = np.arange(m, dtype=np.int64)
+        shift = np.zeros(m, dtype=np.int64)
+        shift[orig >= q0] += add["nonneg"]
+        shift[orig >= e0] += add["soc"]
+        shift[orig >= p0] += add["exp"]
+        self.orig_rows = orig + shift
+        # First lifted row of each kind's inserted block.
+        start = {
+            "nonneg": q0,
+            "soc": e0 + add["nonneg"],
+            "exp": p0 + add["nonneg"] + add["soc"],
+            "power": end + add["nonneg"] + add["soc"] + add["exp"],
+        }
+        dir_rows: List[np.ndarray] = [np.zeros(0, np.int64)] * len(specs)
+        for kind, ids in by_kind.items():
+            r = start[kind]
+            for i in ids:
+                k = len(specs[i].indices)
+                dir_rows[i] = np.arange(r, r + k, dtype=np.int64)
+                r += k
+        self.dir_rows = np.concatenate(dir_rows) if specs else np.zeros(0, np.int64)
+        self.dir_cols = np.asarray([j for c in specs for j in c.indices], dtype=np.int64)
+        self.m = m + len(self.dir_rows)
+        self.native_cones = {
+            "zero": nz,
+            "nonneg": nl + add["nonneg"],
+            "soc": native["soc"] + [len(specs[i].indices) for i in by_kind["soc"]],
+            "exp": ne + add["exp"] // 3,
+            "power": native["power"] + [float(specs[i].alpha) for i in by_kind["power"]],
+        }
+        # Lifted CSR pattern: original entries keep their order within a row; each
+        # new row holds a single entry, so a stable sort by row gives canonical CSR.
+        rows = np.concatenate([self.orig_rows[_rows_of(A_ip)], self.dir_rows])
+        cols = np.concatenate([A_ix, self.dir_cols])
+        order = np.argsort(rows, kind="stable")
+        counts = np.bincount(rows, minlength=self.m)
+        self.A_ip = np.ascontiguousarray(np.concatenate([[0], np.cumsum(counts)]), dtype=np.int64)
+        self.A_ix = np.ascontiguousarray(cols[order], dtype=np.int64)
+        inv = np.empty_like(order)
+        inv[order] = np.arange(len(order))
+        nnz = len(A_ix)
+        self.orig_pos = inv[:nnz]
+        self.dir_pos = inv[nnz:]
+        self.nnz = len(order)
+
+    def A_values(self, A: np.ndarray) -> np.ndarray:
+        """(B, nnz_orig) -> (B, nnz_lifted): new entries are -1."""
+        out = np.empty((A.shape[0], self.nnz), dtype=np.float64)
+        out[:, self.orig_pos] = A
+        out[:, self.dir_pos] = -1.0
+        return out
+
+    def b(self, b: np.ndarray) -> np.ndarray:
+        """(B, m_orig) -> (B, m_lifted): new rows have b = 0."""
+        out = np.zeros((b.shape[0], self.m), dtype=np.float64)
+        out[:, self.orig_rows] = b
+        return out
+
+    def warm(self, kw: Dict[str, np.ndarray], z_x: Any) -> Dict[str, np.ndarray]:
+        """Lift warm-start arrays; {} (cold start) if no direct-cone dual z_x is given."""
+        if not kw:
+            return kw
+        B = kw["warm_x"].shape[0]
+        k = len(self.dir_rows)
+        if z_x is None or np.size(z_x) == 0:
+            return {}
+        zx = np.broadcast_to(np.asarray(z_x, dtype=np.float64).reshape(-1, k), (B, k))
+        z = np.zeros((B, self.m))
+        s = np.zeros((B, self.m))
+        z[:, self.orig_rows] = kw["warm_z"]
+        s[:, self.orig_rows] = kw["warm_s"]
+        z[:, self.dir_rows] = zx
+        s[:, self.dir_rows] = kw["warm_x"][:, self.dir_cols]
+        return {"warm_x": kw["warm_x"], "warm_z": z, "warm_s": s}
+
+    def split(self, res: Dict[str, Any]) -> Dict[str, Any]:
+        """Lifted result -> original z, s (B, m_orig) plus z_x (B, k)."""
+        out = dict(res)
+        z = np.asarray(res["z"])
+        s = np.asarray(res["s"])
+        out["z"] = np.ascontiguousarray(z[:, self.orig_rows])
+        out["s"] = np.ascontiguousarray(s[:, self.orig_rows])
+        out["z_x"] = np.ascontiguousarray(z[:, self.dir_rows])
+        return out
 
 
 _NATIVE_IPM_KEYS = (

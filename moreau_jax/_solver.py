@@ -19,6 +19,7 @@ import numpy as np
 from ._devices import resolve_device
 from ._fields import check_int
 from ._problem import (
+    DirectConeLift,
     _as_cones,
     _as_settings,
     as_float_array,
@@ -123,6 +124,15 @@ def _warm_arrays(
     return out
 
 
+def _lift(cones: Cones, n: int, m: int, A_ip: np.ndarray, A_ix: np.ndarray):
+    """(lift or None, native cone dict, native m, native A pattern). Direct cones are
+    turned into slack rows (DirectConeLift); without them the problem is unchanged."""
+    if not cones.dir_cones:
+        return None, cones_to_native(cones), m, A_ip, A_ix
+    lift = DirectConeLift(cones, n, m, A_ip, A_ix)
+    return lift, lift.native_cones, lift.m, lift.A_ip, lift.A_ix
+
+
 def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
     return [to_status(c) for c in np.asarray(res["status"]).reshape(-1)]
 
@@ -169,13 +179,18 @@ class Solver:
         P_ip, P_ix, P_v = symmetric_csr(P, n)
         A_ip, A_ix, A_v = to_csr("A", A, (m, n))
         check_cones_match(self._cones, m, f"b has length {m} (A has {m} rows)")
-        native_cones = cones_to_native(self._cones)
+        lift, native_cones, m_nat, A_ip_nat, A_ix_nat = _lift(self._cones, n, m, A_ip, A_ix)
+        self._lift = lift
         self._n, self._m = n, m
         self._q, self._b = q[None, :], b[None, :]
         self._P_values, self._A_values = P_v[None, :], A_v[None, :]
+        if lift is not None:
+            self._A_values, self._b = lift.A_values(self._A_values), lift.b(self._b)
         self._P_pattern = (P_ip, P_ix)
         self._A_pattern = (A_ip, A_ix)
-        self._holder = _NativeHolder(n, m, P_ip, P_ix, A_ip, A_ix, native_cones, self._settings)
+        self._holder = _NativeHolder(
+            n, m_nat, P_ip, P_ix, A_ip_nat, A_ix_nat, native_cones, self._settings
+        )
         self._holder.get()
         self._construction_time = time.perf_counter() - t0
         self._info: Optional[SolveInfo] = None
@@ -190,15 +205,19 @@ class Solver:
         kw = {}
         if warm_start is not None:
             kw = _warm_arrays(warm_start, 1, self._n, self._m, allow_batched=False)
+            if self._lift is not None:
+                kw = self._lift.warm(kw, getattr(warm_start, "z_x", None))
         res = native.solve(self._P_values, self._A_values, self._q, self._b, **kw)
         status = _statuses(res)[0]
-        if warm_start is not None and status not in _retry_set(self._settings):
+        if kw and status not in _retry_set(self._settings):
             warnings.warn(
                 f"Warm-started solve failed ({status.name}); retrying without warm start.",
                 stacklevel=2,
             )
             res = native.solve(self._P_values, self._A_values, self._q, self._b)
             status = _statuses(res)[0]
+        if self._lift is not None:
+            res = self._lift.split(res)
         self._info = SolveInfo(
             status=status,
             obj_val=float(res["obj_val"][0]),
@@ -214,6 +233,7 @@ class Solver:
             x=np.array(res["x"][0], dtype=np.float64),
             z=np.array(res["z"][0], dtype=np.float64),
             s=np.array(res["s"][0], dtype=np.float64),
+            z_x=np.array(res["z_x"][0], dtype=np.float64) if "z_x" in res else None,
         )
 
     @property
@@ -283,7 +303,8 @@ class CompiledSolver:
         self._P_perm = transpose_permutation(n, P_ip, P_ix)
         A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
         check_cones_match(self._cones, m, f"m = {m}")
-        native_cones = cones_to_native(self._cones)
+        lift, native_cones, m_nat, A_ip_nat, A_ix_nat = _lift(self._cones, n, m, A_ip, A_ix)
+        self._lift = lift
         if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
             raise ValueError(
                 f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}."
@@ -293,7 +314,9 @@ class CompiledSolver:
         self._nnz_P, self._nnz_A = len(P_ix), len(A_ix)
         self._P_pattern = (P_ip, P_ix)
         self._A_pattern = (A_ip, A_ix)
-        self._holder = _NativeHolder(n, m, P_ip, P_ix, A_ip, A_ix, native_cones, self._settings)
+        self._holder = _NativeHolder(
+            n, m_nat, P_ip, P_ix, A_ip_nat, A_ix_nat, native_cones, self._settings
+        )
         self._holder.get()
         self._construction_time = time.perf_counter() - t0
         self._P_values: Optional[np.ndarray] = None
@@ -322,6 +345,8 @@ class CompiledSolver:
         A = A[None, :] if A.ndim == 1 else A
         self._P_values = symmetrize_values("P_values", P, self._P_perm)
         self._A_values = np.ascontiguousarray(A)
+        if self._lift is not None:
+            self._A_values = self._lift.A_values(self._A_values)
         self._setup_time = time.perf_counter() - t0
 
     def solve(
@@ -351,12 +376,16 @@ class CompiledSolver:
         kw = {}
         if warm_start is not None:
             kw = _warm_arrays(warm_start, B, n, m, allow_batched=True)
+        if self._lift is not None:
+            b = self._lift.b(b)
+            if kw:
+                kw = self._lift.warm(kw, getattr(warm_start, "z_x", None))
         t0 = time.perf_counter()
         res = native.solve(self._P_values, self._A_values, q, b, **kw)
         wall = time.perf_counter() - t0
         status = _statuses(res)
         res = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in res.items()}
-        if warm_start is not None:
+        if kw:
             no_retry = _retry_set(self._settings)
             failed = [i for i, s in enumerate(status) if s not in no_retry]
             if failed:
@@ -373,6 +402,8 @@ class CompiledSolver:
                     if isinstance(val, np.ndarray) and val.ndim >= 1 and val.shape[0] == B:
                         res[key][failed] = val[failed]
                 status = _statuses(res)
+        if self._lift is not None:
+            res = self._lift.split(res)
         self._info = BatchedSolveInfo(
             status=status,
             obj_val=np.asarray(res["obj_val"], dtype=np.float64),
@@ -389,6 +420,7 @@ class CompiledSolver:
             x=np.asarray(res["x"], dtype=np.float64),
             z=np.asarray(res["z"], dtype=np.float64),
             s=np.asarray(res["s"], dtype=np.float64),
+            z_x=np.asarray(res["z_x"], dtype=np.float64) if "z_x" in res else None,
         )
 
     @property

@@ -300,7 +300,17 @@ def test_gen_power_params_validated():
 @pytest.mark.parametrize(
     "kwargs, m_extra, match",
     [
-        (dict(dir_cones=[moreau.DirectConeSpec(kind="nonneg", indices=[0])]), 0, "dir_cones"),
+        (
+            dict(
+                dir_cones=[
+                    moreau.DirectConeSpec(
+                        kind="gen_power", indices=[0, 1, 2], alphas=[0.5, 0.5], dim2=1
+                    )
+                ]
+            ),
+            0,
+            "dir_cones of kind 'gen_power'",
+        ),
         (dict(psd_dims=[2]), 3, "PSD"),
         (dict(gen_power_cone_params=[([0.5, 0.5], 1)]), 3, "generalized power"),
     ],

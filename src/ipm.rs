@@ -582,17 +582,35 @@ fn initialize(
         return false;
     }
     let mut rhs = vec![0.0; n + m];
-    for j in 0..n {
-        rhs[j] = -st.q[j];
-    }
-    rhs[n..].copy_from_slice(&st.b);
     let mut sol = vec![0.0; n + m];
-    ws.kkt.solve(&rhs, &mut sol, ksettings);
     let _ = settings;
-    st.x.copy_from_slice(&sol[..n]);
-    for i in 0..m {
-        st.z[i] = sol[n + i];
-        st.s[i] = -sol[n + i];
+    if st.p.iter().all(|&v| v == 0.0) {
+        // LP (as Clarabel): x and s from [0 A'; A -I][x; -s] = [0; b] (the
+        // least-norm s with Ax + s = b), and z from the rhs [-q; 0].
+        rhs[n..].copy_from_slice(&st.b);
+        ws.kkt.solve(&rhs, &mut sol, ksettings);
+        st.x.copy_from_slice(&sol[..n]);
+        for i in 0..m {
+            st.s[i] = -sol[n + i];
+        }
+        for j in 0..n {
+            rhs[j] = -st.q[j];
+        }
+        rhs[n..].fill(0.0);
+        ws.kkt.solve(&rhs, &mut sol, ksettings);
+        st.z.copy_from_slice(&sol[n..]);
+    } else {
+        // QP: one solve with [-q; b] gives x and z, and s = -z.
+        for j in 0..n {
+            rhs[j] = -st.q[j];
+        }
+        rhs[n..].copy_from_slice(&st.b);
+        ws.kkt.solve(&rhs, &mut sol, ksettings);
+        st.x.copy_from_slice(&sol[..n]);
+        for i in 0..m {
+            st.z[i] = sol[n + i];
+            st.s[i] = -sol[n + i];
+        }
     }
     shift_into_cones(st, ws);
     true

@@ -109,13 +109,8 @@ impl SecondOrderCone {
 
     /// y = W x (W symmetric).
     fn mul_w(&self, y: &mut [f64], x: &[f64]) {
-        let w = &self.w;
-        let w1x1 = dot(&w[1..], &x[1..]);
-        let c = x[0] + w1x1 / (1.0 + w[0]);
-        y[0] = self.eta * (w[0] * x[0] + w1x1);
-        for i in 1..self.dim {
-            y[i] = self.eta * (x[i] + c * w[i]);
-        }
+        y.copy_from_slice(x);
+        self.mul_w_in_place(y);
     }
 
     /// x <- W x.

@@ -8,6 +8,7 @@
 //! - `kkt`: the quasi-definite KKT system and its faer LDL^T factorization;
 //! - `ipm`: the predictor-corrector loop on the homogeneous embedding;
 //! - `batch`: a problem family (shared symbolic analysis) and parallel batches;
+//! - `xla`: the XLA FFI custom calls (C++ handlers in ffi/, pattern registry);
 //! - `python` (feature "python"): the pyo3 extension module.
 
 pub mod batch;
@@ -20,6 +21,7 @@ pub mod linalg;
 pub mod problem;
 pub mod settings;
 pub mod status;
+pub mod xla;
 
 #[cfg(feature = "python")]
 mod python;

@@ -20,6 +20,8 @@ pub struct Family {
     pub symbolic: Arc<KktSymbolic>,
     /// Seconds spent on the symbolic analysis.
     pub setup_time: f64,
+    /// Pattern and symbolic LU of the derivative system, built on first use.
+    pub deriv: std::sync::OnceLock<crate::derivatives::DerivSymbolic>,
 }
 
 /// Batched inputs.  P and A are either shared (one row) or one row per element.
@@ -39,7 +41,7 @@ impl Family {
         let start = Instant::now();
         let cones = pattern.cones.build();
         let symbolic = Arc::new(KktSymbolic::new(&pattern, &cones, settings.direct_solve_method)?);
-        Ok(Family { pattern, symbolic, setup_time: start.elapsed().as_secs_f64() })
+        Ok(Family { pattern, symbolic, setup_time: start.elapsed().as_secs_f64(), deriv: std::sync::OnceLock::new() })
     }
 
     /// Check shapes and values of a batch before solving anything.

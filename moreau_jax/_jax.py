@@ -171,7 +171,7 @@ def _jvp_impl(*args, cfg):
 def _jvp_batch(args, dims, *, cfg):
     # Same convention as ffi_call's "expand_dims": batch axis first, size 1 where unbatched.
     moved = [
-        jnp.expand_dims(a, 0) if d is batching.not_mapped else jnp.moveaxis(a, d, 0)
+        jnp.expand_dims(a, 0) if d is None else jnp.moveaxis(a, d, 0)
         for a, d in zip(args, dims)
     ]
     return moreau_jvp_p.bind(*moved, cfg=cfg), (0, 0, 0)

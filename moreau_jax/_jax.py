@@ -41,6 +41,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Tuple
 
@@ -51,6 +52,7 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from . import _fields
 from ._problem import (
     _as_cones,
     _as_settings,
@@ -252,6 +254,33 @@ def _full_pattern(n: int, ip: np.ndarray, ix: np.ndarray):
     return np.cumsum(full_ip), c, src, src
 
 
+# --- settings in the jit cache key ----------------------------------------------
+# Settings are read when a call is traced.  So that a later change (e.g.
+# ``solver._settings.max_iter = 5``, or cvxpylayers' per-call solver_args) never
+# reuses an executable compiled for other settings, the encoded settings of all
+# live JAX solvers form a jax config state that is part of jit's cache key: a
+# change retraces, and going back to earlier settings hits the earlier entry.
+from jax._src import config as _jax_config  # noqa: E402
+
+_SETTINGS_KEY = "moreau_jax_solver_settings"
+_settings_state = _jax_config.string_or_object_state(
+    _SETTINGS_KEY, (), "Settings of the live moreau JAX solvers (internal jit-cache key).",
+    include_in_jit_key=True, include_in_trace_context=True,
+)
+_live_solvers: "weakref.WeakSet[Solver]" = weakref.WeakSet()
+_key_lock = threading.Lock()
+
+
+def _refresh_settings_key() -> None:
+    with _key_lock:
+        key = tuple(sorted((s._pattern_id, _encode_settings(s._settings)) for s in list(_live_solvers)))
+        if key != _settings_state.value:
+            jax.config.update(_SETTINGS_KEY, key)
+
+
+_fields.change_hooks.append(_refresh_settings_key)
+
+
 # --- the Solver ---------------------------------------------------------------
 
 
@@ -379,7 +408,7 @@ class Solver:
         n, m = int(n), int(m)
         if n < 1 or m < 0:
             raise ValueError(f"need n >= 1 and m >= 0, got n = {n}, m = {m}.")
-        self._settings = _as_settings(settings)
+        self.__settings = _as_settings(settings)
         self._cones = _as_cones(cones)
         P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
         A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
@@ -394,9 +423,21 @@ class Solver:
             dict(cones_to_native(self._cones)),
         )
         self._impl = _SolverImpl(self)
+        _live_solvers.add(self)
+        _refresh_settings_key()
         self._P_values = None
         self._A_values = None
         self._info = None
+
+    @property
+    def _settings(self) -> Settings:
+        """The live Settings (cvxpylayers mutates it per call; read at trace time)."""
+        return self.__settings
+
+    @_settings.setter
+    def _settings(self, value: Settings) -> None:
+        self.__settings = _as_settings(value)
+        _refresh_settings_key()
 
     def setup(self, P_values, A_values) -> None:
         """Store the matrix values for the two-argument ``solve(q, b)``."""

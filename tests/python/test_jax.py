@@ -256,6 +256,7 @@ def test_compiled_module_is_native_custom_calls_only(fam, solver):
     f = jax.jit(jax.vmap(grad, in_axes=(None, None, 0, 0)))
     text = f.lower(fam.P_values(), fam.A_values(), Q, Bb).compile().as_text()
     assert "moreau_solve" in text and "moreau_vjp" in text
+    assert "moreau_jvp" not in text  # reverse mode transposes the JVP, never evaluates it
     assert "callback" not in text.lower()
 
 

@@ -53,6 +53,11 @@ def _suggest(name: str, candidates) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+# Called (without arguments) after any public field of any Model changes; the JAX
+# solver uses it to key its jit caches on the live settings (moreau_jax._jax).
+change_hooks: list = []
+
+
 class Model:
     """Base class: subclasses define ``_fields: Dict[str, Field]``."""
 
@@ -110,6 +115,8 @@ class Model:
         except Exception:
             object.__setattr__(self, name, old)
             raise
+        for hook in change_hooks:
+            hook()
 
     # -- pydantic-like helpers (CVXPY's MOREAU interface calls these) ----------
     def model_dump(self) -> Dict[str, Any]:

@@ -25,6 +25,8 @@ pub struct Family {
     method: DirectSolveMethod,
     /// Seconds spent on the symbolic analysis.
     pub setup_time: f64,
+    /// Pattern and symbolic LU of the derivative system, built on first use.
+    pub deriv: OnceLock<crate::derivatives::DerivSymbolic>,
 }
 
 /// Batched inputs.  P and A are either shared (one row) or one row per element.
@@ -51,6 +53,7 @@ impl Family {
             dense_symbolic: OnceLock::new(),
             method,
             setup_time: start.elapsed().as_secs_f64(),
+            deriv: OnceLock::new(),
         })
     }
 

@@ -7,11 +7,14 @@
 //! - `equilibrate`: Ruiz scaling of the data;
 //! - `kkt`: the quasi-definite KKT system and its faer LDL^T factorization;
 //! - `ipm`: the predictor-corrector loop on the homogeneous embedding;
+//! - `derivatives`: JVP/VJP of the solution map (residual map, cone projections);
 //! - `batch`: a problem family (shared symbolic analysis) and parallel batches;
+//! - `xla`: the XLA FFI custom calls (C++ handlers in ffi/, pattern registry);
 //! - `python` (feature "python"): the pyo3 extension module.
 
 pub mod batch;
 pub mod cones;
+pub mod derivatives;
 pub mod equilibrate;
 pub mod error;
 pub mod ipm;
@@ -20,11 +23,13 @@ pub mod linalg;
 pub mod problem;
 pub mod settings;
 pub mod status;
+pub mod xla;
 
 #[cfg(feature = "python")]
 mod python;
 
 pub use batch::{BatchValues, Family};
+pub use derivatives::{BatchCotangent, BatchGradOut, BatchSolution, BatchTangent, BatchTangentOut};
 pub use error::SolverError;
 pub use ipm::SolveResult;
 pub use problem::{ConeSpec, CsrPattern, ProblemPattern};

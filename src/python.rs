@@ -219,6 +219,47 @@ impl NativeSolver {
     }
 }
 
+/// Register a CSR pattern and cones for the XLA custom calls; returns the id that
+/// the calls carry as their `pattern_id` attribute.  Validates like NativeSolver.
+#[pyfunction]
+#[pyo3(signature = (n, m, P_indptr, P_indices, A_indptr, A_indices, cones))]
+#[allow(non_snake_case)]
+fn register_pattern(
+    n: usize,
+    m: usize,
+    P_indptr: PyReadonlyArray1<'_, i64>,
+    P_indices: PyReadonlyArray1<'_, i64>,
+    A_indptr: PyReadonlyArray1<'_, i64>,
+    A_indices: PyReadonlyArray1<'_, i64>,
+    cones: &Bound<'_, PyDict>,
+) -> PyResult<i64> {
+    let cones = parse_cones(cones)?;
+    let p = CsrPattern::new("P", n, n, P_indptr.as_array().to_vec(), P_indices.as_array().to_vec())
+        .map_err(value_error)?;
+    let a = CsrPattern::new("A", m, n, A_indptr.as_array().to_vec(), A_indices.as_array().to_vec())
+        .map_err(value_error)?;
+    let pattern = ProblemPattern::new(p, a, cones).map_err(value_error)?;
+    Ok(crate::xla::registry::register_pattern(pattern))
+}
+
+/// Check a settings attribute string (as the custom calls will parse it), so that
+/// a bad setting raises ValueError at trace time instead of failing inside XLA.
+#[pyfunction]
+fn check_ffi_settings(settings: &str) -> PyResult<()> {
+    crate::xla::registry::parse_settings(settings).map(|_| ()).map_err(value_error)
+}
+
+/// {target name: handler address} of the XLA FFI handlers (wrap each address with
+/// `jax.ffi.pycapsule` and register it with `jax.ffi.register_ffi_target`).
+#[pyfunction]
+fn ffi_targets(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, addr) in crate::xla::handler_symbols() {
+        d.set_item(name, addr)?;
+    }
+    Ok(d)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The iteration table of `verbose=True` goes through `tracing` to stdout.
@@ -236,6 +277,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .with_level(false)
         .try_init();
     m.add_class::<NativeSolver>()?;
+    m.add_function(wrap_pyfunction!(register_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(check_ffi_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(ffi_targets, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

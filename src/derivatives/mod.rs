@@ -1,0 +1,337 @@
+//! Derivatives of the solution map (x, z, s) of a solved problem with respect to
+//! (P, A, q, b): JVP and VJP by implicit differentiation of the residual map
+//! (Agrawal et al., "Differentiating through a cone program", with the quadratic
+//! term added).
+//!
+//! With `v = z - s` the optimum satisfies `F(x, v) = 0` where
+//! `F = [Px + q + A' proj_{K*}(v);  Ax + proj_{K*}(v) - v - b]`, and
+//! `z = proj_{K*}(v)`, `s = z - v`.  Differentiating:
+//! `M [dx; dv] = -[dP x + dA' z + dq;  dA x - db]`, `dz = D dv`, `ds = (D - I) dv`,
+//! with `M` from `system.rs` and `D` from `projection.rs`.
+//!
+//! - Elements whose status is not Solved/AlmostSolved get NaN outputs.
+//! - At kinks (degenerate solutions) the projection derivative is a fixed one-sided
+//!   element (see `projection.rs`); when M is singular, LSQR gives a least-squares
+//!   solution, so derivatives stay finite.
+//! - dP follows P's full symmetric storage: the two entries of a symmetric pair get
+//!   equal gradients (half of the total each); a P tangent is symmetrized the same way.
+
+pub mod projection;
+pub mod system;
+
+use rayon::prelude::*;
+
+use crate::batch::{BatchValues, Family};
+use crate::error::SolverError;
+use crate::problem::{check_finite, ProblemPattern};
+use crate::settings::Settings;
+use crate::status::SolverStatus;
+pub use system::DerivSymbolic;
+use system::Jacobian;
+
+/// Solutions of a batch (row-major, one row per element) and their statuses.
+pub struct BatchSolution<'a> {
+    pub x: &'a [f64],
+    pub z: &'a [f64],
+    pub s: &'a [f64],
+    pub status: &'a [i32],
+}
+
+/// Cotangents of x, z, s (batch x n, batch x m, batch x m).
+pub struct BatchCotangent<'a> {
+    pub dx: &'a [f64],
+    pub dz: &'a [f64],
+    pub ds: &'a [f64],
+}
+
+/// VJP outputs: per-element gradients (batch x nnzP, batch x nnzA, batch x n, batch x m).
+pub struct BatchGradOut<'a> {
+    pub dp: &'a mut [f64],
+    pub da: &'a mut [f64],
+    pub dq: &'a mut [f64],
+    pub db: &'a mut [f64],
+}
+
+/// JVP inputs: tangents of P and A (`*_rows` = 1 means shared by the batch), q and b.
+pub struct BatchTangent<'a> {
+    pub dp: &'a [f64],
+    pub dp_rows: usize,
+    pub da: &'a [f64],
+    pub da_rows: usize,
+    pub dq: &'a [f64],
+    pub db: &'a [f64],
+}
+
+/// JVP outputs: tangents of x, z, s.
+pub struct BatchTangentOut<'a> {
+    pub dx: &'a mut [f64],
+    pub dz: &'a mut [f64],
+    pub ds: &'a mut [f64],
+}
+
+fn differentiable(status: i32) -> bool {
+    status == SolverStatus::Solved as i32 || status == SolverStatus::AlmostSolved as i32
+}
+
+/// Per-element data: the solution and M for it.
+struct Element<'s> {
+    jac: Jacobian<'s>,
+    /// Dense blocks of D = D proj_{K*}(v).
+    d: Vec<f64>,
+}
+
+impl<'s> Element<'s> {
+    fn new(sym: &'s DerivSymbolic, pattern: &ProblemPattern, p: &[f64], a: &[f64], z: &[f64], s: &[f64]) -> Self {
+        let mut d = vec![0.0; sym.d_len];
+        for b in &sym.blocks {
+            let r = b.start..b.start + b.dim;
+            let v0: Vec<f64> = s[r.clone()].iter().zip(&z[r.clone()]).map(|(si, zi)| si - zi).collect();
+            let out = &mut d[b.offset..b.offset + b.dim * b.dim];
+            projection::primal_jacobian(b.kind, &v0, &s[r], out);
+            // D proj_{K*}(v) = I - D proj_K(-v)
+            out.iter_mut().for_each(|o| *o = -*o);
+            for i in 0..b.dim {
+                out[i * b.dim + i] += 1.0;
+            }
+        }
+        let jac = Jacobian::assemble(sym, pattern, p, a, &d);
+        Element { jac, d }
+    }
+
+    /// y = D x (transpose = false) or D' x, block by block.
+    fn apply_d(&self, transpose: bool, x: &[f64], y: &mut [f64]) {
+        for b in &self.jac.sym.blocks {
+            for i in 0..b.dim {
+                let mut acc = 0.0;
+                for j in 0..b.dim {
+                    let dij = if transpose {
+                        self.d[b.offset + j * b.dim + i]
+                    } else {
+                        self.d[b.offset + i * b.dim + j]
+                    };
+                    acc += dij * x[b.start + j];
+                }
+                y[b.start + i] = acc;
+            }
+        }
+    }
+}
+
+impl Family {
+    fn deriv_symbolic(&self) -> Result<&DerivSymbolic, SolverError> {
+        if let Some(sym) = self.deriv.get() {
+            return Ok(sym);
+        }
+        let sym = DerivSymbolic::new(&self.pattern)?;
+        Ok(self.deriv.get_or_init(|| sym))
+    }
+
+    fn check_solution(&self, v: &BatchValues<'_>, sol: &BatchSolution<'_>) -> Result<(), SolverError> {
+        let (n, m, batch) = (self.pattern.n, self.pattern.m, v.batch);
+        if sol.x.len() != batch * n || sol.z.len() != batch * m || sol.s.len() != batch * m || sol.status.len() != batch {
+            return Err(SolverError::Data(format!(
+                "solution must have shapes x ({batch}, {n}), z ({batch}, {m}), s ({batch}, {m}), status ({batch},); got {}, {}, {}, {} values",
+                sol.x.len(),
+                sol.z.len(),
+                sol.s.len(),
+                sol.status.len()
+            )));
+        }
+        for k in 0..batch {
+            if differentiable(sol.status[k]) {
+                check_finite(&format!("solution x of element {k}"), &sol.x[k * n..(k + 1) * n])?;
+                check_finite(&format!("solution z of element {k}"), &sol.z[k * m..(k + 1) * m])?;
+                check_finite(&format!("solution s of element {k}"), &sol.s[k * m..(k + 1) * m])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Map `f` over the batch on rayon threads (like `solve_batch`); result k at index k.
+    fn run_parallel<R: Send, F: Fn(usize) -> R + Sync + Send>(&self, batch: usize, settings: &Settings, f: F) -> Result<Vec<R>, SolverError> {
+        if batch <= 1 {
+            return Ok((0..batch).map(f).collect());
+        }
+        if settings.num_threads == 0 {
+            Ok((0..batch).into_par_iter().map(f).collect())
+        } else {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(settings.num_threads)
+                .build()
+                .map_err(|e| SolverError::Internal(format!("could not start thread pool: {e}")))?;
+            Ok(pool.install(|| (0..batch).into_par_iter().map(f).collect()))
+        }
+    }
+
+    /// Vector-Jacobian products for a batch: cotangents of (x, z, s) to gradients of
+    /// (P_values, A_values, q, b), one row per element (also for shared P/A).
+    pub fn vjp_batch(
+        &self,
+        v: &BatchValues<'_>,
+        sol: &BatchSolution<'_>,
+        cot: &BatchCotangent<'_>,
+        settings: &Settings,
+        out: &mut BatchGradOut<'_>,
+    ) -> Result<(), SolverError> {
+        self.validate(v)?;
+        self.check_solution(v, sol)?;
+        let (n, m, batch) = (self.pattern.n, self.pattern.m, v.batch);
+        let (np, na) = (self.pattern.p.nnz(), self.pattern.a.nnz());
+        if cot.dx.len() != batch * n || cot.dz.len() != batch * m || cot.ds.len() != batch * m {
+            return Err(SolverError::Data(format!(
+                "cotangents must have shapes dx ({batch}, {n}), dz ({batch}, {m}), ds ({batch}, {m}); got {}, {}, {} values",
+                cot.dx.len(),
+                cot.dz.len(),
+                cot.ds.len()
+            )));
+        }
+        check_finite("dx", cot.dx)?;
+        check_finite("dz", cot.dz)?;
+        check_finite("ds", cot.ds)?;
+        if out.dp.len() != batch * np || out.da.len() != batch * na || out.dq.len() != batch * n || out.db.len() != batch * m {
+            return Err(SolverError::Data(format!(
+                "gradient outputs must have shapes ({batch}, {np}), ({batch}, {na}), ({batch}, {n}), ({batch}, {m})"
+            )));
+        }
+        let sym = self.deriv_symbolic()?;
+        let pattern = &self.pattern;
+        // Elements compute into their own buffers; copied into `out` afterwards.
+        let results = self.run_parallel(batch, settings, |k| {
+            let (mut dp, mut da, mut dq, mut db) = (vec![0.0; np], vec![0.0; na], vec![0.0; n], vec![0.0; m]);
+            if !differentiable(sol.status[k]) {
+                for o in dp.iter_mut().chain(da.iter_mut()).chain(dq.iter_mut()).chain(db.iter_mut()) {
+                    *o = f64::NAN;
+                }
+                return (dp, da, dq, db);
+            }
+            let (p, a) = element_matrices(v, k, np, na);
+            let x = &sol.x[k * n..(k + 1) * n];
+            let z = &sol.z[k * m..(k + 1) * m];
+            let s = &sol.s[k * m..(k + 1) * m];
+            let el = Element::new(sym, pattern, p, a, z, s);
+            // rhs = [gx; D'(gz + gs) - gs]
+            let gx = &cot.dx[k * n..(k + 1) * n];
+            let gz = &cot.dz[k * m..(k + 1) * m];
+            let gs = &cot.ds[k * m..(k + 1) * m];
+            let mut rhs = vec![0.0; n + m];
+            rhs[..n].copy_from_slice(gx);
+            let sum: Vec<f64> = gz.iter().zip(gs).map(|(a, b)| a + b).collect();
+            el.apply_d(true, &sum, &mut rhs[n..]);
+            rhs[n..].iter_mut().zip(gs).for_each(|(r, g)| *r -= g);
+            let w = el.jac.solve(true, &rhs);
+            let (w1, w2) = w.split_at(n);
+            // L = -(w1.(dP x + dA' z + dq) + w2.(dA x - db))
+            dq.iter_mut().zip(w1).for_each(|(o, wi)| *o = -wi);
+            db.copy_from_slice(w2);
+            for (i, j, t) in pattern.a.entries() {
+                da[t] = -(z[i] * w1[j] + w2[i] * x[j]);
+            }
+            for (i, j, t) in pattern.p.entries() {
+                dp[t] = -0.5 * (w1[i] * x[j] + w1[j] * x[i]);
+            }
+            (dp, da, dq, db)
+        })?;
+        for (k, (dp, da, dq, db)) in results.into_iter().enumerate() {
+            out.dp[k * np..(k + 1) * np].copy_from_slice(&dp);
+            out.da[k * na..(k + 1) * na].copy_from_slice(&da);
+            out.dq[k * n..(k + 1) * n].copy_from_slice(&dq);
+            out.db[k * m..(k + 1) * m].copy_from_slice(&db);
+        }
+        Ok(())
+    }
+
+    /// Jacobian-vector products for a batch: tangents of (P_values, A_values, q, b)
+    /// to tangents of (x, z, s).
+    pub fn jvp_batch(
+        &self,
+        v: &BatchValues<'_>,
+        sol: &BatchSolution<'_>,
+        tan: &BatchTangent<'_>,
+        settings: &Settings,
+        out: &mut BatchTangentOut<'_>,
+    ) -> Result<(), SolverError> {
+        self.validate(v)?;
+        self.check_solution(v, sol)?;
+        let (n, m, batch) = (self.pattern.n, self.pattern.m, v.batch);
+        let (np, na) = (self.pattern.p.nnz(), self.pattern.a.nnz());
+        for (name, rows) in [("dP_values", tan.dp_rows), ("dA_values", tan.da_rows)] {
+            if rows != 1 && rows != batch {
+                return Err(SolverError::Data(format!(
+                    "{name} has batch size {rows} but the batch has {batch} problems (use 1 to share it)"
+                )));
+            }
+        }
+        if tan.dp.len() != tan.dp_rows * np || tan.da.len() != tan.da_rows * na || tan.dq.len() != batch * n || tan.db.len() != batch * m {
+            return Err(SolverError::Data(format!(
+                "tangents must have shapes dP ({}, {np}), dA ({}, {na}), dq ({batch}, {n}), db ({batch}, {m}); got {}, {}, {}, {} values",
+                tan.dp_rows,
+                tan.da_rows,
+                tan.dp.len(),
+                tan.da.len(),
+                tan.dq.len(),
+                tan.db.len()
+            )));
+        }
+        check_finite("dP_values", tan.dp)?;
+        check_finite("dA_values", tan.da)?;
+        check_finite("dq", tan.dq)?;
+        check_finite("db", tan.db)?;
+        if out.dx.len() != batch * n || out.dz.len() != batch * m || out.ds.len() != batch * m {
+            return Err(SolverError::Data(format!(
+                "tangent outputs must have shapes ({batch}, {n}), ({batch}, {m}), ({batch}, {m})"
+            )));
+        }
+        let sym = self.deriv_symbolic()?;
+        let pattern = &self.pattern;
+        let results = self.run_parallel(batch, settings, |k| {
+            let (mut dx, mut dz, mut ds) = (vec![0.0; n], vec![0.0; m], vec![0.0; m]);
+            if !differentiable(sol.status[k]) {
+                for o in dx.iter_mut().chain(dz.iter_mut()).chain(ds.iter_mut()) {
+                    *o = f64::NAN;
+                }
+                return (dx, dz, ds);
+            }
+            let (p, a) = element_matrices(v, k, np, na);
+            let x = &sol.x[k * n..(k + 1) * n];
+            let z = &sol.z[k * m..(k + 1) * m];
+            let s = &sol.s[k * m..(k + 1) * m];
+            let kp = if tan.dp_rows == 1 { 0 } else { k };
+            let ka = if tan.da_rows == 1 { 0 } else { k };
+            let tp = &tan.dp[kp * np..(kp + 1) * np];
+            let ta = &tan.da[ka * na..(ka + 1) * na];
+            let el = Element::new(sym, pattern, p, a, z, s);
+            // rhs = -[dP x + dA' z + dq; dA x - db], dP symmetrized over mirror pairs
+            let mut rhs = vec![0.0; n + m];
+            for (i, j, t) in pattern.p.entries() {
+                rhs[i] -= 0.5 * (tp[t] + tp[pattern.p_mirror[t]]) * x[j];
+            }
+            for (i, j, t) in pattern.a.entries() {
+                rhs[j] -= ta[t] * z[i];
+                rhs[n + i] -= ta[t] * x[j];
+            }
+            for j in 0..n {
+                rhs[j] -= tan.dq[k * n + j];
+            }
+            for i in 0..m {
+                rhs[n + i] += tan.db[k * m + i];
+            }
+            let u = el.jac.solve(false, &rhs);
+            dx.copy_from_slice(&u[..n]);
+            el.apply_d(false, &u[n..], &mut dz);
+            ds.iter_mut().zip(dz.iter()).zip(&u[n..]).for_each(|((o, dzi), dvi)| *o = dzi - dvi);
+            (dx, dz, ds)
+        })?;
+        for (k, (dx, dz, ds)) in results.into_iter().enumerate() {
+            out.dx[k * n..(k + 1) * n].copy_from_slice(&dx);
+            out.dz[k * m..(k + 1) * m].copy_from_slice(&dz);
+            out.ds[k * m..(k + 1) * m].copy_from_slice(&ds);
+        }
+        Ok(())
+    }
+}
+
+fn element_matrices<'a>(v: &BatchValues<'a>, k: usize, np: usize, na: usize) -> (&'a [f64], &'a [f64]) {
+    let kp = if v.p_rows == 1 { 0 } else { k };
+    let ka = if v.a_rows == 1 { 0 } else { k };
+    (&v.p[kp * np..(kp + 1) * np], &v.a[ka * na..(ka + 1) * na])
+}

@@ -210,40 +210,53 @@ def check_problem(prob, rng):
     for idx, (name, t) in enumerate(tangents.items()):
         if t.size == 0:
             continue
-        pert = []
-        for sign in (1, -1):
-            v2 = list(vals)
-            v2[idx] = vals[idx] + sign * FD_STEP * t
-            sol = exact_solution(native, prob, tuple(v2))
-            if sol is None:
-                return None
-            pert.append(sol)
-        fd = [(a - b) / (2 * FD_STEP) for a, b in zip(pert[0], pert[1])]
+        fds = []
+        for h in (FD_STEP, FD_STEP / 5):
+            pert = []
+            for sign in (1, -1):
+                v2 = list(vals)
+                v2[idx] = vals[idx] + sign * h * t
+                sol = exact_solution(native, prob, tuple(v2))
+                if sol is None:
+                    return None
+                pert.append(sol)
+            fds.append(np.concatenate([(a - b) / (2 * h) for a, b in zip(pert[0], pert[1])]))
+        # An ill-conditioned instance (nearly dependent active constraints) has a huge
+        # derivative that finite differences cannot resolve: two step sizes disagree.
+        if rel_err(fds[0], fds[1]) > 0.1 * FD_RTOL:
+            return None
+        fd = np.split(fds[1], [n, n + m])
         key = {"P": "dP_values", "A": "dA_values", "q": "dq", "b": "db"}[name]
         errors[f"vjp_{name}"] = rel_err(gx @ fd[0] + gz @ fd[1] + gs @ fd[2], grads[key] @ t)
         jv = solver.jvp(**{key: t})
         # relative to the size of the whole tangent (x, z, s): a zero block (dx of an
         # LP w.r.t. q) is compared with the FD noise of the others
-        errors[f"jvp_{name}"] = rel_err(np.concatenate(fd), np.concatenate([jv["dx"], jv["dz"], jv["ds"]]))
+        errors[f"jvp_{name}"] = rel_err(fds[1], np.concatenate([jv["dx"], jv["dz"], jv["ds"]]))
     return errors
 
 
 @pytest.mark.parametrize("family", RANDOM_FAMILIES)
 def test_finite_differences(family):
     rng = np.random.default_rng(abs(hash(family)) % 2**32)
-    worst, checked, failures = {}, 0, []
-    for seed in range(PROBLEMS_PER_FAMILY):
+    worst, checked, skipped, failures = {}, 0, 0, []
+    # seeds until PROBLEMS_PER_FAMILY problems are checked; a seed is skipped when its
+    # reference is unusable (solve / polish failed, or FD steps disagree)
+    for seed in range(2 * PROBLEMS_PER_FAMILY):
+        if checked == PROBLEMS_PER_FAMILY:
+            break
         prob = random_feasible(family, seed, n=int(np.random.default_rng(seed).integers(4, 13)))
         errors = check_problem(prob, rng)
         if errors is None:
+            skipped += 1
             continue
         checked += 1
         for k, e in errors.items():
             worst[k] = max(worst.get(k, 0.0), e)
         if max(errors.values()) > FD_RTOL:
             failures.append((seed, {k: f"{e:.1e}" for k, e in errors.items() if e > FD_RTOL}))
-    print(f"{family}: {checked} problems checked, worst errors", {k: f"{e:.1e}" for k, e in worst.items()})
-    assert checked >= 0.9 * PROBLEMS_PER_FAMILY, f"only {checked} reference solutions converged"
+    print(f"{family}: {checked} problems checked ({skipped} skipped), worst errors",
+          {k: f"{e:.1e}" for k, e in worst.items()})
+    assert checked == PROBLEMS_PER_FAMILY and skipped <= 0.25 * checked, (checked, skipped)
     assert not failures, f"{len(failures)} of {checked} problems exceed {FD_RTOL}: {failures[:5]}"
 
 

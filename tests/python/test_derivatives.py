@@ -11,6 +11,8 @@ Newton step uses the solver's JVP, but only the converged point matters, and its
 residual is checked.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -393,22 +395,30 @@ def _to_diffcp(prob):
     return {"z": c["zero"], "l": c["nonneg"], "q": list(c["soc"]), "ep": c["exp"], "p": list(c["power"])}
 
 
-@pytest.mark.parametrize("family", ["lp", "socp", "exp", "pow"])
+@pytest.mark.parametrize("family", ["lp", "socp", "exp"])
 def test_matches_diffcp(family):
+    """diffcp (P = 0 only; it has no power cone) at its own SCS solution, compared
+    where SCS's solution agrees with ours (SCS sometimes stops "Solved/Inaccurate")."""
     diffcp = pytest.importorskip("diffcp")
     rng = np.random.default_rng(11)
     compared = 0
-    for seed in range(40):
+    for seed in range(200):
+        if compared == 10:
+            break
         prob = random_feasible(family, 900 + seed, n=8)
         if prob["P"].nnz:
             continue  # diffcp handles P = 0 only
         solver = make_solver(prob)
-        solver.solve()
+        ours = solver.solve()
         if solver.info.status.name != "Solved":
             continue
         A = sp.csc_matrix(prob["A"])
-        x, y, s, D, DT = diffcp.solve_and_derivative(A, prob["b"], prob["q"], _to_diffcp(prob),
-                                                     eps=1e-12, max_iters=100000, mode="dense")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x, y, s, D, DT = diffcp.solve_and_derivative(A, prob["b"], prob["q"], _to_diffcp(prob),
+                                                         eps=1e-12, max_iters=100000, mode="dense")
+        if max(np.abs(x - ours.x).max(), np.abs(y - ours.z).max(), np.abs(s - ours.s).max()) > 1e-7:
+            continue
         n, m = prob["n"], prob["m"]
         dx, dy, ds = rng.normal(size=n), rng.normal(size=m), rng.normal(size=m)
         dA, db, dc = DT(dx, dy, ds)
@@ -416,7 +426,8 @@ def test_matches_diffcp(family):
         # diffcp: y = our z; dA as a sparse matrix with A's pattern
         dA_vals = np.asarray(sp.csr_matrix(dA)[np.repeat(np.arange(m), np.diff(prob["A"].indptr)),
                                                prob["A"].indices]).ravel()
-        for ours, theirs in ((g["dq"], dc), (g["db"], db), (g["dA_values"], dA_vals)):
-            assert rel_err(theirs, ours) < 1e-4, (seed, ours, theirs)
+        for mine, theirs in ((g["dq"], dc), (g["db"], db), (g["dA_values"], dA_vals)):
+            assert rel_err(theirs, mine) < 1e-5, (seed, mine, theirs)
         compared += 1
+    print(f"diffcp {family}: {compared} problems compared")
     assert compared >= 5

@@ -49,7 +49,10 @@ pub struct DerivSymbolic {
     pub at_ptr: Vec<usize>,
     pub at_rows: Vec<usize>,
     pub at_vals: Vec<usize>,
-    pub lu: Option<SymbolicLu<usize>>,
+    /// Symbolic LU of M, built on the first fallback to the LU path.
+    lu: std::sync::OnceLock<Option<SymbolicLu<usize>>>,
+    /// Symbolic LDL^T of the symmetric form (the primary path), None if it failed.
+    pub ldlt: Option<super::ldlt::SymSymbolic>,
 }
 
 fn blocks_of(pattern: &ProblemPattern) -> Vec<Block> {
@@ -123,18 +126,39 @@ impl DerivSymbolic {
                 col_ptr.push(row_idx.len());
             }
         }
-        let dim = n + m;
-        let lu = {
-            let sym = SymbolicSparseColMatRef::new_checked(dim, dim, &col_ptr, None, &row_idx);
-            // Elements of a batch run on separate threads: sequential factorizations.
-            // Supernodal: faer's simplicial LU was 2x slower on the benchmark corpus.
-            let params = LuSymbolicParams {
-                supernodal_flop_ratio_threshold: SupernodalThreshold::FORCE_SUPERNODAL,
-                ..Default::default()
-            };
-            factorize_symbolic_lu(sym, params).ok()
+        let mut this = DerivSymbolic {
+            n,
+            m,
+            blocks,
+            block_of_row,
+            d_len,
+            col_ptr,
+            row_idx,
+            at_ptr,
+            at_rows,
+            at_vals,
+            lu: std::sync::OnceLock::new(),
+            ldlt: None,
         };
-        Ok(DerivSymbolic { n, m, blocks, block_of_row, d_len, col_ptr, row_idx, at_ptr, at_rows, at_vals, lu })
+        this.ldlt = super::ldlt::SymSymbolic::new(&this, pattern);
+        Ok(this)
+    }
+
+    /// Symbolic LU of M (COLAMD column ordering), computed once on first use.
+    fn lu(&self) -> Option<&SymbolicLu<usize>> {
+        self.lu
+            .get_or_init(|| {
+                let dim = self.dim();
+                let sym = SymbolicSparseColMatRef::new_checked(dim, dim, &self.col_ptr, None, &self.row_idx);
+                // Elements of a batch run on separate threads: sequential factorizations.
+                // Supernodal: faer's simplicial LU was 2x slower on the benchmark corpus.
+                let params = LuSymbolicParams {
+                    supernodal_flop_ratio_threshold: SupernodalThreshold::FORCE_SUPERNODAL,
+                    ..Default::default()
+                };
+                factorize_symbolic_lu(sym, params).ok()
+            })
+            .as_ref()
     }
 
     pub fn dim(&self) -> usize {
@@ -188,7 +212,7 @@ impl<'s> Jacobian<'s> {
                 col += 1;
             }
         }
-        let lu = sym.lu.as_ref().and_then(|symbolic| {
+        let lu = sym.lu().and_then(|symbolic| {
             let mat = SparseColMatRef::new(
                 SymbolicSparseColMatRef::new_checked(sym.dim(), sym.dim(), &sym.col_ptr, None, &sym.row_idx),
                 &values,
@@ -238,7 +262,7 @@ impl<'s> Jacobian<'s> {
             return vec![0.0; rhs.len()];
         }
         let tol = 1e-12 * rhs_norm;
-        if let (Some(numeric), Some(symbolic)) = (&self.lu, &self.sym.lu) {
+        if let (Some(numeric), Some(symbolic)) = (&self.lu, self.sym.lu()) {
             let lu = LuRef::new_unchecked(symbolic, numeric);
             let mut mem = MemBuffer::new(symbolic.solve_in_place_scratch::<f64>(1, Par::Seq));
             let mut lu_solve = |b: &[f64]| {

@@ -148,8 +148,11 @@ def polish(native, prob, vals, x, z, s):
     scale = 1 + max(np.abs(P).max(initial=0), np.abs(A).max(initial=0), np.abs(q).max(), np.abs(b).max())
     status = np.array([1], np.int64)
     for _ in range(12):
-        s = project_primal(prob["cones"], -v, s)
+        with np.errstate(all="ignore"):
+            s = project_primal(prob["cones"], -v, s)
         z = v + s
+        if not (np.all(np.isfinite(s)) and np.all(np.isfinite(x))):
+            return x, z, s, np.inf  # the local projection left its boundary piece
         F1 = Pm @ x + q + Am.T @ z
         F2 = Am @ x + s - b
         res = max(np.abs(F1).max(), np.abs(F2).max(initial=0))
@@ -229,7 +232,10 @@ def check_problem(prob, rng):
             return None
         fd = np.split(fds[1], [n, n + m])
         key = {"P": "dP_values", "A": "dA_values", "q": "dq", "b": "db"}[name]
-        errors[f"vjp_{name}"] = rel_err(gx @ fd[0] + gz @ fd[1] + gs @ fd[2], grads[key] @ t)
+        # a dot product: relative to the sum of its terms' magnitudes (no cancellation)
+        fd_dot = gx @ fd[0] + gz @ fd[1] + gs @ fd[2]
+        an_dot = grads[key] @ t
+        errors[f"vjp_{name}"] = abs(fd_dot - an_dot) / max(np.abs(grads[key] * t).sum(), abs(fd_dot), 1e-4)
         jv = solver.jvp(**{key: t})
         # relative to the size of the whole tangent (x, z, s): a zero block (dx of an
         # LP w.r.t. q) is compared with the FD noise of the others
@@ -239,7 +245,7 @@ def check_problem(prob, rng):
 
 @pytest.mark.parametrize("family", RANDOM_FAMILIES)
 def test_finite_differences(family):
-    rng = np.random.default_rng(abs(hash(family)) % 2**32)
+    rng = np.random.default_rng([RANDOM_FAMILIES.index(family), 2024])
     worst, checked, skipped, failures = {}, 0, 0, []
     # seeds until PROBLEMS_PER_FAMILY problems are checked; a seed is skipped when its
     # reference is unusable (solve / polish failed, or FD steps disagree)

@@ -114,8 +114,7 @@ impl<'s> SymSystem<'s> {
                 continue;
             }
             let mat = faer::Mat::<f64>::from_fn(b.dim, b.dim, |i, j| 0.5 * (blk[i * b.dim + j] + blk[j * b.dim + i]));
-            let evd = mat.as_ref().self_adjoint_eigen(Side::Lower).ok()?;
-            let (u, s) = (evd.U(), evd.S().column_vector());
+            let (s, u) = super::dense::symmetric_eigen(mat.as_ref())?;
             for k in 0..b.dim {
                 if s[k].abs() <= NULL_EIG {
                     for i in 0..b.dim {

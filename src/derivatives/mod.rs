@@ -16,6 +16,7 @@
 //! - dP follows P's full symmetric storage: the two entries of a symmetric pair get
 //!   equal gradients (half of the total each); a P tangent is symmetrized the same way.
 
+mod dense;
 pub mod ldlt;
 pub mod projection;
 pub mod system;

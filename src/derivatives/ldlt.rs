@@ -179,11 +179,25 @@ impl<'s> SymSystem<'s> {
             null_proj,
             mem: MemBuffer::try_new(req).ok()?,
         };
-        // factor K + static regularization (+eps on x, -eps on v)
-        let mut reg = this.values.clone();
+        // factor K + static regularization (+eps on x, -eps on v); on a pivot breakdown
+        // retry with 100x more (refinement against the unregularized K restores accuracy)
+        let mut eps = static_reg;
+        for attempt in 0..4 {
+            if this.factor(eps, params) {
+                return Some(this);
+            }
+            tracing::debug!(eps, attempt, "derivative: LDLT factorization failed; more static regularization");
+            eps *= 100.0;
+        }
+        None
+    }
+
+    fn factor(&mut self, eps: f64, params: Spec<LdltParams, f64>) -> bool {
+        let (ss, n, dim) = (self.ss, self.sym.n, self.sym.dim());
+        let mut reg = self.values.clone();
         for c in 0..dim {
             // the diagonal is the last entry of every column
-            reg[ss.col_ptr[c + 1] - 1] += if c < n { static_reg } else { -static_reg };
+            reg[ss.col_ptr[c + 1] - 1] += if c < n { eps } else { -eps };
         }
         let mat = SparseColMatRef::new(SymbolicSparseColMatRef::new_checked(dim, dim, &ss.col_ptr, None, &ss.row_idx), &reg);
         let dynamic = LdltRegularization {
@@ -191,10 +205,11 @@ impl<'s> SymSystem<'s> {
             dynamic_regularization_delta: 1e-7,
             dynamic_regularization_epsilon: 1e-13,
         };
-        ss.factor
-            .factorize_numeric_ldlt(&mut this.l_values, mat, Side::Upper, dynamic, Par::Seq, MemStack::new(&mut this.mem), params)
-            .ok()?;
-        this.l_values.iter().all(|v| v.is_finite()).then_some(this)
+        let ok = ss
+            .factor
+            .factorize_numeric_ldlt(&mut self.l_values, mat, Side::Upper, dynamic, Par::Seq, MemStack::new(&mut self.mem), params)
+            .is_ok();
+        ok && self.l_values.iter().all(|v| v.is_finite())
     }
 
     /// y = K x (unregularized).

@@ -127,6 +127,9 @@ impl<'s> Element<'s> {
             }
         }
         let ksym = sym.ldlt.as_ref().and_then(|ss| SymSystem::new(sym, ss, pattern, p, a, &d, static_reg));
+        if ksym.is_none() {
+            tracing::debug!(symbolic = sym.ldlt.is_some(), "derivative: symmetric LDLT unavailable; using the LU of M");
+        }
         Element { sym, pattern, p, a, d, ksym, lu: None }
     }
 

@@ -418,3 +418,88 @@ fn element_matrices<'a>(v: &BatchValues<'a>, k: usize, np: usize, na: usize) -> 
     let ka = if v.a_rows == 1 { 0 } else { k };
     (&v.p[kp * np..(kp + 1) * np], &v.a[ka * na..(ka + 1) * na])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{ConeSpec, CsrPattern};
+
+    /// min 1/2 x'Px + q'x, x >= 0, sum x = 1 with P = diag(p): the seed problem of the
+    /// design notes when p = 1, q = 1..5 (degenerate: x_1 = 0 with zero multiplier).
+    fn simplex_family(n: usize) -> Family {
+        let p = CsrPattern::new("P", n, n, (0..=n as i64).collect(), (0..n as i64).collect()).unwrap();
+        let mut indptr = vec![0i64, n as i64];
+        let mut indices: Vec<i64> = (0..n as i64).collect();
+        for j in 0..n as i64 {
+            indices.push(j);
+            indptr.push(n as i64 + j + 1);
+        }
+        let a = CsrPattern::new("A", n + 1, n, indptr, indices).unwrap();
+        let cones = ConeSpec { zero: 1, nonneg: n, ..Default::default() };
+        Family::new(ProblemPattern::new(p, a, cones).unwrap(), &Settings::default()).unwrap()
+    }
+
+    fn simplex_values(n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let a: Vec<f64> = std::iter::repeat(1.0).take(n).chain(std::iter::repeat(-1.0).take(n)).collect();
+        let mut b = vec![0.0; n + 1];
+        b[0] = 1.0;
+        (vec![1.0; n], a, (1..=n).map(|i| i as f64).collect(), b)
+    }
+
+    #[test]
+    fn seed_problem_vjp_is_finite_and_matches_jvp() {
+        let n = 5;
+        let fam = simplex_family(n);
+        let (p, a, q, b) = simplex_values(n);
+        let v = BatchValues { batch: 1, p: &p, p_rows: 1, a: &a, a_rows: 1, q: &q, b: &b, warm: None };
+        let settings = Settings::default();
+        let res = fam.solve_batch(&v, &settings).unwrap().remove(0);
+        assert!(res.status.is_solved());
+        let status = [res.status.code() as i32];
+        let sol = BatchSolution { x: &res.x, z: &res.z, s: &res.s, status: &status };
+        let gx = vec![1.0, 0.0, 0.0, 0.0, 0.0];
+        let (gz, gs) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+        let (mut dp, mut da, mut dq, mut db) = (vec![0.0; n], vec![0.0; 2 * n], vec![0.0; n], vec![0.0; n + 1]);
+        let mut out = BatchGradOut { dp: &mut dp, da: &mut da, dq: &mut dq, db: &mut db };
+        fam.vjp_batch(&v, &sol, &BatchCotangent { dx: &gx, dz: &gz, ds: &gs }, &settings, &mut out).unwrap();
+        assert!(dq.iter().chain(&db).chain(&dp).chain(&da).all(|g| g.is_finite()));
+        // x_0 = 1 whatever q_2..q_4 (inactive side of x_j >= 0): zero derivative there
+        for j in 2..n {
+            assert!(dq[j].abs() < 1e-6, "dq[{j}] = {}", dq[j]);
+        }
+        // adjointness with the JVP along q
+        let tq = [0.3, -0.2, 0.5, 0.1, -0.4];
+        let zeros_p = vec![0.0; n];
+        let zeros_a = vec![0.0; 2 * n];
+        let zeros_b = vec![0.0; n + 1];
+        let tan = BatchTangent { dp: &zeros_p, dp_rows: 1, da: &zeros_a, da_rows: 1, dq: &tq, db: &zeros_b };
+        let (mut tx, mut tz, mut ts) = (vec![0.0; n], vec![0.0; n + 1], vec![0.0; n + 1]);
+        fam.jvp_batch(&v, &sol, &tan, &settings, &mut BatchTangentOut { dx: &mut tx, dz: &mut tz, ds: &mut ts })
+            .unwrap();
+        let lhs: f64 = tx[0];
+        let rhs: f64 = tq.iter().zip(&dq).map(|(t, g)| t * g).sum();
+        assert!((lhs - rhs).abs() < 1e-9, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn unsolved_elements_get_nan_and_bad_shapes_are_errors() {
+        let n = 3;
+        let fam = simplex_family(n);
+        let (p, a, q, b) = simplex_values(n);
+        let v = BatchValues { batch: 1, p: &p, p_rows: 1, a: &a, a_rows: 1, q: &q, b: &b, warm: None };
+        let (x, z) = (vec![f64::NAN; n], vec![f64::NAN; n + 1]);
+        let status = [SolverStatus::PrimalInfeasible as i32];
+        let sol = BatchSolution { x: &x, z: &z, s: &z, status: &status };
+        let (gx, gz) = (vec![1.0; n], vec![0.0; n + 1]);
+        let (mut dp, mut da, mut dq, mut db) = (vec![0.0; n], vec![0.0; 2 * n], vec![0.0; n], vec![0.0; n + 1]);
+        let mut out = BatchGradOut { dp: &mut dp, da: &mut da, dq: &mut dq, db: &mut db };
+        let cot = BatchCotangent { dx: &gx, dz: &gz, ds: &gz };
+        fam.vjp_batch(&v, &sol, &cot, &Settings::default(), &mut out).unwrap();
+        assert!(dq.iter().chain(&db).chain(&dp).chain(&da).all(|g| g.is_nan()));
+        let short = vec![1.0; n - 1];
+        let cot = BatchCotangent { dx: &short, dz: &gz, ds: &gz };
+        let mut out = BatchGradOut { dp: &mut dp, da: &mut da, dq: &mut dq, db: &mut db };
+        let err = fam.vjp_batch(&v, &sol, &cot, &Settings::default(), &mut out).unwrap_err();
+        assert!(err.to_string().contains("cotangents"), "{err}");
+    }
+}

@@ -127,8 +127,9 @@ def _grad_state(settings: Settings, P, A, q, b, res) -> Optional[Dict[str, np.nd
     """What backward()/jvp() need after a solve: the values and the solution."""
     if not settings.enable_grad:
         return None
+    # copies: q / b may be views of the caller's arrays, mutated after the solve
     return dict(
-        P=P, A=A, q=q, b=b,
+        P=P, A=A, q=np.array(q, dtype=np.float64, copy=True), b=np.array(b, dtype=np.float64, copy=True),
         x=np.ascontiguousarray(res["x"], dtype=np.float64),
         z=np.ascontiguousarray(res["z"], dtype=np.float64),
         s=np.ascontiguousarray(res["s"], dtype=np.float64),

@@ -133,6 +133,46 @@ def _lift(cones: Cones, n: int, m: int, A_ip: np.ndarray, A_ix: np.ndarray):
     return lift, lift.native_cones, lift.m, lift.A_ip, lift.A_ix
 
 
+def _grad_state(settings: Settings, P, A, q, b, res) -> Optional[Dict[str, np.ndarray]]:
+    """What backward()/jvp() need after a solve: the values and the solution."""
+    if not settings.enable_grad:
+        return None
+    # copies: q / b may be views of the caller's arrays, mutated after the solve
+    return dict(
+        P=P, A=A, q=np.array(q, dtype=np.float64, copy=True), b=np.array(b, dtype=np.float64, copy=True),
+        x=np.ascontiguousarray(res["x"], dtype=np.float64),
+        z=np.ascontiguousarray(res["z"], dtype=np.float64),
+        s=np.ascontiguousarray(res["s"], dtype=np.float64),
+        status=np.ascontiguousarray(res["status"], dtype=np.int64),
+    )
+
+
+def _require_grad_state(state, settings: Settings, what: str, lift=None):
+    if lift is not None:
+        raise NotImplementedError(
+            f"{what} is not supported for problems with direct cones (Cones.dir_cones); "
+            "write those constraints as rows of A instead."
+        )
+    if not settings.enable_grad:
+        raise RuntimeError(
+            f"{what} needs settings.enable_grad = True (set it before solve(), then solve again)."
+        )
+    if state is None:
+        raise RuntimeError(f"{what} needs a prior solve() with settings.enable_grad = True; call solve() first.")
+    return state
+
+
+def _batched_arg(name, value, B, width, allow_shared=False):
+    """(B, width) float64 C-contiguous array from (width,) [B == 1 or shared] or (B, width)."""
+    shapes = [(B, width), (width,)] if (B == 1 or allow_shared) else [(B, width)]
+    if allow_shared:
+        shapes.append((1, width))
+    arr = as_float_array(name, value, shapes=shapes)
+    if arr.ndim == 1:
+        arr = arr[None, :] if allow_shared else arr.reshape(B, width)
+    return np.ascontiguousarray(arr)
+
+
 def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
     return [to_status(c) for c in np.asarray(res["status"]).reshape(-1)]
 
@@ -194,6 +234,7 @@ class Solver:
         self._holder.get()
         self._construction_time = time.perf_counter() - t0
         self._info: Optional[SolveInfo] = None
+        self._grad: Optional[Dict[str, np.ndarray]] = None
 
     def solve(self, warm_start: Optional[Union[WarmStart, Solution]] = None) -> Solution:
         """Solve the problem; returns a Solution (x, z, s). Metadata goes to ``.info``.
@@ -216,6 +257,7 @@ class Solver:
             )
             res = native.solve(self._P_values, self._A_values, self._q, self._b)
             status = _statuses(res)[0]
+        self._grad = _grad_state(self._settings, self._P_values, self._A_values, self._q, self._b, res)
         if self._lift is not None:
             res = self._lift.split(res)
         self._info = SolveInfo(
@@ -235,6 +277,52 @@ class Solver:
             s=np.array(res["s"][0], dtype=np.float64),
             z_x=np.array(res["z_x"][0], dtype=np.float64) if "z_x" in res else None,
         )
+
+    def backward(self, dx: Any, dz: Any = None, ds: Any = None) -> Dict[str, np.ndarray]:
+        """Gradients of a scalar loss through the last solve (vector-Jacobian product).
+
+        ``dx`` (n,), ``dz`` (m,), ``ds`` (m,): the loss's gradients with respect to
+        the solution x, z, s (None means zero). Returns a dict with ``dq`` (n,),
+        ``db`` (m,), ``dP_values`` (nnz_P,) and ``dA_values`` (nnz_A,); dP_values
+        follows the full symmetric storage of P (both triangles), the two entries of
+        a symmetric pair each getting half of the pair's total gradient.
+
+        Needs ``settings.enable_grad = True`` and a prior solve(). If the last solve
+        did not end Solved / AlmostSolved, every gradient is NaN.
+        """
+        st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
+        n, m = self._n, self._m
+        cot = {
+            "dx": _batched_arg("dx", dx, 1, n),
+            "dz": _batched_arg("dz", np.zeros(m) if dz is None else dz, 1, m),
+            "ds": _batched_arg("ds", np.zeros(m) if ds is None else ds, 1, m),
+        }
+        native = self._holder.get()
+        out = native.vjp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"],
+                         cot["dx"], cot["dz"], cot["ds"])
+        return {k: np.asarray(out[k][0]) for k in ("dq", "db", "dP_values", "dA_values")}
+
+    def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
+        """Directional derivative of the last solve's (x, z, s) (Jacobian-vector product).
+
+        Tangents (None means zero): ``dP_values`` (nnz_P,) in P's full symmetric
+        storage (a non-symmetric tangent is symmetrized: each entry of a symmetric
+        pair counts as the pair's average), ``dA_values`` (nnz_A,), ``dq`` (n,),
+        ``db`` (m,). Returns a dict with ``dx`` (n,), ``dz`` (m,), ``ds`` (m,).
+        Same requirements and NaN rule as backward().
+        """
+        st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
+        n, m = self._n, self._m
+        nP, nA = st["P"].shape[1], st["A"].shape[1]
+        tan = (
+            _batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, 1, nP),
+            _batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, 1, nA),
+            _batched_arg("dq", np.zeros(n) if dq is None else dq, 1, n),
+            _batched_arg("db", np.zeros(m) if db is None else db, 1, m),
+        )
+        native = self._holder.get()
+        out = native.jvp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"], *tan)
+        return {k: np.asarray(out[k][0]) for k in ("dx", "dz", "ds")}
 
     @property
     def n(self) -> int:
@@ -323,6 +411,7 @@ class CompiledSolver:
         self._A_values: Optional[np.ndarray] = None
         self._setup_time = 0.0
         self._info: Optional[BatchedSolveInfo] = None
+        self._grad: Optional[Dict[str, np.ndarray]] = None
 
     def setup(self, P_values: Any, A_values: Any) -> None:
         """Set the matrix values: (nnz,) shared by the batch, or (batch_size, nnz)."""
@@ -402,6 +491,7 @@ class CompiledSolver:
                     if isinstance(val, np.ndarray) and val.ndim >= 1 and val.shape[0] == B:
                         res[key][failed] = val[failed]
                 status = _statuses(res)
+        self._grad = _grad_state(self._settings, self._P_values, self._A_values, q, b, res)
         if self._lift is not None:
             res = self._lift.split(res)
         self._info = BatchedSolveInfo(
@@ -430,6 +520,45 @@ class CompiledSolver:
     @property
     def m(self) -> int:
         return self._m
+
+    def backward(self, dx: Any, dz: Any = None, ds: Any = None) -> Dict[str, np.ndarray]:
+        """Batched backward() (vector-Jacobian product) through the last solve().
+
+        ``dx`` (B, n), ``dz`` (B, m), ``ds`` (B, m) (None means zero; 1-D allowed
+        when B == 1). Returns per-element gradients ``dq`` (B, n), ``db`` (B, m),
+        ``dP_values`` (B, nnz_P), ``dA_values`` (B, nnz_A), also when P / A are
+        shared by the batch (sum over the batch axis for the shared gradient).
+        Elements whose status is not Solved / AlmostSolved get NaN.
+        Needs ``settings.enable_grad = True`` and a prior solve().
+        """
+        st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
+        B, n, m = st["q"].shape[0], self._n, self._m
+        cot = (
+            _batched_arg("dx", dx, B, n),
+            _batched_arg("dz", np.zeros((B, m)) if dz is None else dz, B, m),
+            _batched_arg("ds", np.zeros((B, m)) if ds is None else ds, B, m),
+        )
+        native = self._holder.get()
+        out = native.vjp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"], *cot)
+        return {k: np.asarray(out[k]) for k in ("dq", "db", "dP_values", "dA_values")}
+
+    def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
+        """Batched jvp() through the last solve(): tangents ``dP_values`` /
+        ``dA_values`` of shape (nnz,) (shared) or (B, nnz), ``dq`` (B, n), ``db``
+        (B, m) (None means zero). Returns ``dx`` (B, n), ``dz`` (B, m), ``ds`` (B, m).
+        """
+        st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
+        B, n, m = st["q"].shape[0], self._n, self._m
+        nP, nA = self._nnz_P, self._nnz_A
+        tan = (
+            _batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, B, nP, allow_shared=True),
+            _batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, B, nA, allow_shared=True),
+            _batched_arg("dq", np.zeros((B, n)) if dq is None else dq, B, n),
+            _batched_arg("db", np.zeros((B, m)) if db is None else db, B, m),
+        )
+        native = self._holder.get()
+        out = native.jvp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"], *tan)
+        return {k: np.asarray(out[k]) for k in ("dx", "dz", "ds")}
 
     @property
     def batch_size(self) -> int:

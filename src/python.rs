@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use crate::batch::{BatchValues, Family};
+use crate::derivatives::{BatchCotangent, BatchGradOut, BatchSolution, BatchTangent, BatchTangentOut};
 use crate::error::SolverError;
 use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
 use crate::settings::{SettingValue, Settings};
@@ -217,6 +218,135 @@ impl NativeSolver {
             .map_err(value_error)?;
         result_dict(py, &results, family.pattern.n, family.pattern.m, family.setup_time)
     }
+
+    /// Gradients of (P_values, A_values, q, b) from cotangents of (x, z, s) of a
+    /// solved batch (VJP).  See docs/native-interface.md.
+    #[pyo3(signature = (P_values, A_values, q, b, x, z, s, status, dx, dz, ds))]
+    #[allow(non_snake_case, clippy::too_many_arguments)]
+    fn vjp<'py>(
+        &self,
+        py: Python<'py>,
+        P_values: PyReadonlyArray2<'py, f64>,
+        A_values: PyReadonlyArray2<'py, f64>,
+        q: PyReadonlyArray2<'py, f64>,
+        b: PyReadonlyArray2<'py, f64>,
+        x: PyReadonlyArray2<'py, f64>,
+        z: PyReadonlyArray2<'py, f64>,
+        s: PyReadonlyArray2<'py, f64>,
+        status: PyReadonlyArray1<'py, i64>,
+        dx: PyReadonlyArray2<'py, f64>,
+        dz: PyReadonlyArray2<'py, f64>,
+        ds: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let all = [("P_values", &P_values), ("A_values", &A_values), ("q", &q), ("b", &b), ("x", &x), ("z", &z), ("s", &s), ("dx", &dx), ("dz", &dz), ("ds", &ds)];
+        for (name, a) in all {
+            if !a.is_c_contiguous() {
+                return Err(PyValueError::new_err(format!("{name} must be C-contiguous")));
+            }
+        }
+        let batch = q.shape()[0];
+        let values = batch_values(batch, &P_values, &A_values, &q, &b)?;
+        let status: Vec<i32> = status.as_array().iter().map(|&c| c as i32).collect();
+        let sol = BatchSolution { x: x.as_slice()?, z: z.as_slice()?, s: s.as_slice()?, status: &status };
+        let cot = BatchCotangent { dx: dx.as_slice()?, dz: dz.as_slice()?, ds: ds.as_slice()? };
+        let (n, m) = (self.family.pattern.n, self.family.pattern.m);
+        let (np, na) = (self.family.pattern.p.nnz(), self.family.pattern.a.nnz());
+        let (mut gp, mut ga, mut gq, mut gb) = (vec![0.0; batch * np], vec![0.0; batch * na], vec![0.0; batch * n], vec![0.0; batch * m]);
+        let family = &self.family;
+        let settings = &self.settings;
+        let outcome = py.detach(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut out = BatchGradOut { dp: &mut gp, da: &mut ga, dq: &mut gq, db: &mut gb };
+                family.vjp_batch(&values, &sol, &cot, settings, &mut out)
+            }))
+        });
+        outcome
+            .map_err(|_| PyRuntimeError::new_err("internal error (panic) in the derivative; please report it"))?
+            .map_err(value_error)?;
+        let d = PyDict::new(py);
+        d.set_item("dP_values", PyArray1::from_vec(py, gp).reshape([batch, np])?)?;
+        d.set_item("dA_values", PyArray1::from_vec(py, ga).reshape([batch, na])?)?;
+        d.set_item("dq", PyArray1::from_vec(py, gq).reshape([batch, n])?)?;
+        d.set_item("db", PyArray1::from_vec(py, gb).reshape([batch, m])?)?;
+        Ok(d)
+    }
+
+    /// Tangents of (x, z, s) from tangents of (P_values, A_values, q, b) of a solved
+    /// batch (JVP).  dP_values / dA_values have 1 (shared) or B rows.
+    #[pyo3(signature = (P_values, A_values, q, b, x, z, s, status, dP_values, dA_values, dq, db))]
+    #[allow(non_snake_case, clippy::too_many_arguments)]
+    fn jvp<'py>(
+        &self,
+        py: Python<'py>,
+        P_values: PyReadonlyArray2<'py, f64>,
+        A_values: PyReadonlyArray2<'py, f64>,
+        q: PyReadonlyArray2<'py, f64>,
+        b: PyReadonlyArray2<'py, f64>,
+        x: PyReadonlyArray2<'py, f64>,
+        z: PyReadonlyArray2<'py, f64>,
+        s: PyReadonlyArray2<'py, f64>,
+        status: PyReadonlyArray1<'py, i64>,
+        dP_values: PyReadonlyArray2<'py, f64>,
+        dA_values: PyReadonlyArray2<'py, f64>,
+        dq: PyReadonlyArray2<'py, f64>,
+        db: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let all = [("P_values", &P_values), ("A_values", &A_values), ("q", &q), ("b", &b), ("x", &x), ("z", &z), ("s", &s), ("dP_values", &dP_values), ("dA_values", &dA_values), ("dq", &dq), ("db", &db)];
+        for (name, a) in all {
+            if !a.is_c_contiguous() {
+                return Err(PyValueError::new_err(format!("{name} must be C-contiguous")));
+            }
+        }
+        let batch = q.shape()[0];
+        let values = batch_values(batch, &P_values, &A_values, &q, &b)?;
+        let status: Vec<i32> = status.as_array().iter().map(|&c| c as i32).collect();
+        let sol = BatchSolution { x: x.as_slice()?, z: z.as_slice()?, s: s.as_slice()?, status: &status };
+        let tan = BatchTangent {
+            dp: dP_values.as_slice()?,
+            dp_rows: dP_values.shape()[0],
+            da: dA_values.as_slice()?,
+            da_rows: dA_values.shape()[0],
+            dq: dq.as_slice()?,
+            db: db.as_slice()?,
+        };
+        let (n, m) = (self.family.pattern.n, self.family.pattern.m);
+        let (mut tx, mut tz, mut ts) = (vec![0.0; batch * n], vec![0.0; batch * m], vec![0.0; batch * m]);
+        let family = &self.family;
+        let settings = &self.settings;
+        let outcome = py.detach(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut out = BatchTangentOut { dx: &mut tx, dz: &mut tz, ds: &mut ts };
+                family.jvp_batch(&values, &sol, &tan, settings, &mut out)
+            }))
+        });
+        outcome
+            .map_err(|_| PyRuntimeError::new_err("internal error (panic) in the derivative; please report it"))?
+            .map_err(value_error)?;
+        let d = PyDict::new(py);
+        d.set_item("dx", PyArray1::from_vec(py, tx).reshape([batch, n])?)?;
+        d.set_item("dz", PyArray1::from_vec(py, tz).reshape([batch, m])?)?;
+        d.set_item("ds", PyArray1::from_vec(py, ts).reshape([batch, m])?)?;
+        Ok(d)
+    }
+}
+
+fn batch_values<'a>(
+    batch: usize,
+    p: &'a PyReadonlyArray2<'_, f64>,
+    a: &'a PyReadonlyArray2<'_, f64>,
+    q: &'a PyReadonlyArray2<'_, f64>,
+    b: &'a PyReadonlyArray2<'_, f64>,
+) -> PyResult<BatchValues<'a>> {
+    Ok(BatchValues {
+        batch,
+        p: p.as_slice()?,
+        p_rows: p.shape()[0],
+        a: a.as_slice()?,
+        a_rows: a.shape()[0],
+        q: q.as_slice()?,
+        b: b.as_slice()?,
+        warm: None,
+    })
 }
 
 /// Register a CSR pattern and cones for the XLA custom calls; returns the id that

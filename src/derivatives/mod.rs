@@ -16,6 +16,8 @@
 //! - dP follows P's full symmetric storage: the two entries of a symmetric pair get
 //!   equal gradients (half of the total each); a P tangent is symmetrized the same way.
 
+mod dense;
+pub mod ldlt;
 pub mod projection;
 pub mod system;
 
@@ -27,6 +29,7 @@ use crate::problem::{check_finite, ProblemPattern};
 use crate::settings::Settings;
 use crate::status::SolverStatus;
 pub use system::DerivSymbolic;
+use ldlt::SymSystem;
 use system::Jacobian;
 
 /// Solutions of a batch (row-major, one row per element) and their statuses.
@@ -73,15 +76,44 @@ fn differentiable(status: i32) -> bool {
     status == SolverStatus::Solved as i32 || status == SolverStatus::AlmostSolved as i32
 }
 
-/// Per-element data: the solution and M for it.
+/// Per-element data: D at the solution and the factored linear system.
 struct Element<'s> {
-    jac: Jacobian<'s>,
+    sym: &'s DerivSymbolic,
+    pattern: &'s ProblemPattern,
+    p: &'s [f64],
+    a: &'s [f64],
     /// Dense blocks of D = D proj_{K*}(v).
     d: Vec<f64>,
+    /// Symmetric form (primary path); None when its factorization failed.
+    ksym: Option<SymSystem<'s>>,
+    /// LU of M, built only when the symmetric path fails.
+    lu: Option<Jacobian<'s>>,
+}
+
+/// y = B x for a block-diagonal matrix stored as dense blocks (B symmetric or not).
+fn apply_blocks(sym: &DerivSymbolic, blocks: &[f64], transpose: bool, x: &[f64], y: &mut [f64]) {
+    for b in &sym.blocks {
+        for i in 0..b.dim {
+            let mut acc = 0.0;
+            for j in 0..b.dim {
+                let bij = if transpose { blocks[b.offset + j * b.dim + i] } else { blocks[b.offset + i * b.dim + j] };
+                acc += bij * x[b.start + j];
+            }
+            y[b.start + i] = acc;
+        }
+    }
 }
 
 impl<'s> Element<'s> {
-    fn new(sym: &'s DerivSymbolic, pattern: &ProblemPattern, p: &[f64], a: &[f64], z: &[f64], s: &[f64]) -> Self {
+    fn new(
+        sym: &'s DerivSymbolic,
+        pattern: &'s ProblemPattern,
+        p: &'s [f64],
+        a: &'s [f64],
+        z: &[f64],
+        s: &[f64],
+        static_reg: f64,
+    ) -> Self {
         let mut d = vec![0.0; sym.d_len];
         for b in &sym.blocks {
             let r = b.start..b.start + b.dim;
@@ -94,26 +126,76 @@ impl<'s> Element<'s> {
                 out[i * b.dim + i] += 1.0;
             }
         }
-        let jac = Jacobian::assemble(sym, pattern, p, a, &d);
-        Element { jac, d }
+        let ksym = sym.ldlt.as_ref().and_then(|ss| SymSystem::new(sym, ss, pattern, p, a, &d, static_reg));
+        if ksym.is_none() {
+            tracing::debug!(symbolic = sym.ldlt.is_some(), "derivative: symmetric LDLT unavailable; using the LU of M");
+        }
+        Element { sym, pattern, p, a, d, ksym, lu: None }
     }
 
-    /// y = D x (transpose = false) or D' x, block by block.
-    fn apply_d(&self, transpose: bool, x: &[f64], y: &mut [f64]) {
-        for b in &self.jac.sym.blocks {
-            for i in 0..b.dim {
-                let mut acc = 0.0;
-                for j in 0..b.dim {
-                    let dij = if transpose {
-                        self.d[b.offset + j * b.dim + i]
-                    } else {
-                        self.d[b.offset + i * b.dim + j]
-                    };
-                    acc += dij * x[b.start + j];
-                }
-                y[b.start + i] = acc;
-            }
+    fn lu(&mut self) -> &Jacobian<'s> {
+        if self.lu.is_none() {
+            self.lu = Some(Jacobian::assemble(self.sym, self.pattern, self.p, self.a, &self.d));
         }
+        self.lu.as_ref().unwrap()
+    }
+
+
+    /// Solve M [dx; dv] = [r1; r2]; returns (dx, dv).
+    fn solve_forward(&mut self, r: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (n, m) = (self.sym.n, self.sym.m);
+        if let Some(ksym) = self.ksym.as_mut() {
+            let mut rhs = r.to_vec();
+            apply_blocks(self.sym, &self.d, false, &r[n..], &mut rhs[n..]);
+            if let Some(y) = ksym.solve(&rhs) {
+                let (dx, dv_r) = y.split_at(n);
+                // dv = dv_R + N (A dx - r2)
+                let a_pat = &self.pattern.a;
+                let mut t: Vec<f64> = (0..m)
+                    .map(|i| (a_pat.indptr[i]..a_pat.indptr[i + 1]).map(|k| self.a[k] * dx[a_pat.indices[k]]).sum())
+                    .collect();
+                t.iter_mut().zip(&r[n..]).for_each(|(ti, ri)| *ti -= ri);
+                let mut dv = vec![0.0; m];
+                apply_blocks(self.sym, &ksym.null_proj, false, &t, &mut dv);
+                dv.iter_mut().zip(dv_r).for_each(|(a, b)| *a += b);
+                return (dx.to_vec(), dv);
+            }
+            tracing::debug!("derivative: symmetric LDLT solve inaccurate; using the LU of M");
+        }
+        let u = self.lu().solve(false, r);
+        (u[..n].to_vec(), u[n..].to_vec())
+    }
+
+    /// Adjoint: given (gx, c), find (w1, u2) with gx.dx + c.dv = w1.r1 + u2.r2 for the
+    /// solution (dx, dv) of M [dx; dv] = [r1; r2].
+    fn solve_adjoint(&mut self, gx: &[f64], c: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (n, m) = (self.sym.n, self.sym.m);
+        if let Some(ksym) = self.ksym.as_mut() {
+            // K w = [gx + A' N c; c], then u2 = D w2 - N c
+            let mut nc = vec![0.0; m];
+            apply_blocks(self.sym, &ksym.null_proj, true, c, &mut nc);
+            let mut rhs = vec![0.0; n + m];
+            rhs[..n].copy_from_slice(gx);
+            let a_pat = &self.pattern.a;
+            for i in 0..m {
+                for k in a_pat.indptr[i]..a_pat.indptr[i + 1] {
+                    rhs[a_pat.indices[k]] += self.a[k] * nc[i];
+                }
+            }
+            rhs[n..].copy_from_slice(c);
+            if let Some(w) = ksym.solve(&rhs) {
+                let mut u2 = vec![0.0; m];
+                apply_blocks(self.sym, &self.d, true, &w[n..], &mut u2);
+                u2.iter_mut().zip(&nc).for_each(|(a, b)| *a -= b);
+                return (w[..n].to_vec(), u2);
+            }
+            tracing::debug!("derivative: symmetric LDLT solve inaccurate; using the LU of M");
+        }
+        let mut rhs = vec![0.0; n + m];
+        rhs[..n].copy_from_slice(gx);
+        rhs[n..].copy_from_slice(c);
+        let w = self.lu().solve(true, &rhs);
+        (w[..n].to_vec(), w[n..].to_vec())
     }
 }
 
@@ -195,6 +277,7 @@ impl Family {
         }
         let sym = self.deriv_symbolic()?;
         let pattern = &self.pattern;
+        let static_reg = settings.static_regularization_constant.max(1e-10);
         // Elements compute into their own buffers; copied into `out` afterwards.
         let results = self.run_parallel(batch, settings, |k| {
             let (mut dp, mut da, mut dq, mut db) = (vec![0.0; np], vec![0.0; na], vec![0.0; n], vec![0.0; m]);
@@ -208,19 +291,18 @@ impl Family {
             let x = &sol.x[k * n..(k + 1) * n];
             let z = &sol.z[k * m..(k + 1) * m];
             let s = &sol.s[k * m..(k + 1) * m];
-            let el = Element::new(sym, pattern, p, a, z, s);
-            // rhs = [gx; D'(gz + gs) - gs]
+            let mut el = Element::new(sym, pattern, p, a, z, s, static_reg);
+            // the loss is gx.dx + c.dv with c = D'(gz + gs) - gs
             let gx = &cot.dx[k * n..(k + 1) * n];
             let gz = &cot.dz[k * m..(k + 1) * m];
             let gs = &cot.ds[k * m..(k + 1) * m];
-            let mut rhs = vec![0.0; n + m];
-            rhs[..n].copy_from_slice(gx);
             let sum: Vec<f64> = gz.iter().zip(gs).map(|(a, b)| a + b).collect();
-            el.apply_d(true, &sum, &mut rhs[n..]);
-            rhs[n..].iter_mut().zip(gs).for_each(|(r, g)| *r -= g);
-            let w = el.jac.solve(true, &rhs);
-            let (w1, w2) = w.split_at(n);
-            // L = -(w1.(dP x + dA' z + dq) + w2.(dA x - db))
+            let mut c = vec![0.0; m];
+            apply_blocks(sym, &el.d, true, &sum, &mut c);
+            c.iter_mut().zip(gs).for_each(|(ci, g)| *ci -= g);
+            let (w1, w2) = el.solve_adjoint(gx, &c);
+            let (w1, w2) = (&w1[..], &w2[..]);
+            // with r1 = -(dP x + dA' z + dq), r2 = db - dA x
             dq.iter_mut().zip(w1).for_each(|(o, wi)| *o = -wi);
             db.copy_from_slice(w2);
             for (i, j, t) in pattern.a.entries() {
@@ -283,6 +365,7 @@ impl Family {
         }
         let sym = self.deriv_symbolic()?;
         let pattern = &self.pattern;
+        let static_reg = settings.static_regularization_constant.max(1e-10);
         let results = self.run_parallel(batch, settings, |k| {
             let (mut dx, mut dz, mut ds) = (vec![0.0; n], vec![0.0; m], vec![0.0; m]);
             if !differentiable(sol.status[k]) {
@@ -299,7 +382,7 @@ impl Family {
             let ka = if tan.da_rows == 1 { 0 } else { k };
             let tp = &tan.dp[kp * np..(kp + 1) * np];
             let ta = &tan.da[ka * na..(ka + 1) * na];
-            let el = Element::new(sym, pattern, p, a, z, s);
+            let mut el = Element::new(sym, pattern, p, a, z, s, static_reg);
             // rhs = -[dP x + dA' z + dq; dA x - db], dP symmetrized over mirror pairs
             let mut rhs = vec![0.0; n + m];
             for (i, j, t) in pattern.p.entries() {
@@ -315,10 +398,10 @@ impl Family {
             for i in 0..m {
                 rhs[n + i] += tan.db[k * m + i];
             }
-            let u = el.jac.solve(false, &rhs);
-            dx.copy_from_slice(&u[..n]);
-            el.apply_d(false, &u[n..], &mut dz);
-            ds.iter_mut().zip(dz.iter()).zip(&u[n..]).for_each(|((o, dzi), dvi)| *o = dzi - dvi);
+            let (sol_dx, dv) = el.solve_forward(&rhs);
+            dx.copy_from_slice(&sol_dx);
+            apply_blocks(sym, &el.d, false, &dv, &mut dz);
+            ds.iter_mut().zip(dz.iter()).zip(&dv).for_each(|((o, dzi), dvi)| *o = dzi - dvi);
             (dx, dz, ds)
         })?;
         for (k, (dx, dz, ds)) in results.into_iter().enumerate() {
@@ -334,4 +417,89 @@ fn element_matrices<'a>(v: &BatchValues<'a>, k: usize, np: usize, na: usize) -> 
     let kp = if v.p_rows == 1 { 0 } else { k };
     let ka = if v.a_rows == 1 { 0 } else { k };
     (&v.p[kp * np..(kp + 1) * np], &v.a[ka * na..(ka + 1) * na])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{ConeSpec, CsrPattern};
+
+    /// min 1/2 x'Px + q'x, x >= 0, sum x = 1 with P = diag(p): the seed problem of the
+    /// design notes when p = 1, q = 1..5 (degenerate: x_1 = 0 with zero multiplier).
+    fn simplex_family(n: usize) -> Family {
+        let p = CsrPattern::new("P", n, n, (0..=n as i64).collect(), (0..n as i64).collect()).unwrap();
+        let mut indptr = vec![0i64, n as i64];
+        let mut indices: Vec<i64> = (0..n as i64).collect();
+        for j in 0..n as i64 {
+            indices.push(j);
+            indptr.push(n as i64 + j + 1);
+        }
+        let a = CsrPattern::new("A", n + 1, n, indptr, indices).unwrap();
+        let cones = ConeSpec { zero: 1, nonneg: n, ..Default::default() };
+        Family::new(ProblemPattern::new(p, a, cones).unwrap(), &Settings::default()).unwrap()
+    }
+
+    fn simplex_values(n: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let a: Vec<f64> = std::iter::repeat(1.0).take(n).chain(std::iter::repeat(-1.0).take(n)).collect();
+        let mut b = vec![0.0; n + 1];
+        b[0] = 1.0;
+        (vec![1.0; n], a, (1..=n).map(|i| i as f64).collect(), b)
+    }
+
+    #[test]
+    fn seed_problem_vjp_is_finite_and_matches_jvp() {
+        let n = 5;
+        let fam = simplex_family(n);
+        let (p, a, q, b) = simplex_values(n);
+        let v = BatchValues { batch: 1, p: &p, p_rows: 1, a: &a, a_rows: 1, q: &q, b: &b, warm: None };
+        let settings = Settings::default();
+        let res = fam.solve_batch(&v, &settings).unwrap().remove(0);
+        assert!(res.status.is_solved());
+        let status = [res.status.code() as i32];
+        let sol = BatchSolution { x: &res.x, z: &res.z, s: &res.s, status: &status };
+        let gx = vec![1.0, 0.0, 0.0, 0.0, 0.0];
+        let (gz, gs) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+        let (mut dp, mut da, mut dq, mut db) = (vec![0.0; n], vec![0.0; 2 * n], vec![0.0; n], vec![0.0; n + 1]);
+        let mut out = BatchGradOut { dp: &mut dp, da: &mut da, dq: &mut dq, db: &mut db };
+        fam.vjp_batch(&v, &sol, &BatchCotangent { dx: &gx, dz: &gz, ds: &gs }, &settings, &mut out).unwrap();
+        assert!(dq.iter().chain(&db).chain(&dp).chain(&da).all(|g| g.is_finite()));
+        // x_0 = 1 whatever q_2..q_4 (inactive side of x_j >= 0): zero derivative there
+        for j in 2..n {
+            assert!(dq[j].abs() < 1e-6, "dq[{j}] = {}", dq[j]);
+        }
+        // adjointness with the JVP along q
+        let tq = [0.3, -0.2, 0.5, 0.1, -0.4];
+        let zeros_p = vec![0.0; n];
+        let zeros_a = vec![0.0; 2 * n];
+        let zeros_b = vec![0.0; n + 1];
+        let tan = BatchTangent { dp: &zeros_p, dp_rows: 1, da: &zeros_a, da_rows: 1, dq: &tq, db: &zeros_b };
+        let (mut tx, mut tz, mut ts) = (vec![0.0; n], vec![0.0; n + 1], vec![0.0; n + 1]);
+        fam.jvp_batch(&v, &sol, &tan, &settings, &mut BatchTangentOut { dx: &mut tx, dz: &mut tz, ds: &mut ts })
+            .unwrap();
+        let lhs: f64 = tx[0];
+        let rhs: f64 = tq.iter().zip(&dq).map(|(t, g)| t * g).sum();
+        assert!((lhs - rhs).abs() < 1e-9, "{lhs} vs {rhs}");
+    }
+
+    #[test]
+    fn unsolved_elements_get_nan_and_bad_shapes_are_errors() {
+        let n = 3;
+        let fam = simplex_family(n);
+        let (p, a, q, b) = simplex_values(n);
+        let v = BatchValues { batch: 1, p: &p, p_rows: 1, a: &a, a_rows: 1, q: &q, b: &b, warm: None };
+        let (x, z) = (vec![f64::NAN; n], vec![f64::NAN; n + 1]);
+        let status = [SolverStatus::PrimalInfeasible as i32];
+        let sol = BatchSolution { x: &x, z: &z, s: &z, status: &status };
+        let (gx, gz) = (vec![1.0; n], vec![0.0; n + 1]);
+        let (mut dp, mut da, mut dq, mut db) = (vec![0.0; n], vec![0.0; 2 * n], vec![0.0; n], vec![0.0; n + 1]);
+        let mut out = BatchGradOut { dp: &mut dp, da: &mut da, dq: &mut dq, db: &mut db };
+        let cot = BatchCotangent { dx: &gx, dz: &gz, ds: &gz };
+        fam.vjp_batch(&v, &sol, &cot, &Settings::default(), &mut out).unwrap();
+        assert!(dq.iter().chain(&db).chain(&dp).chain(&da).all(|g| g.is_nan()));
+        let short = vec![1.0; n - 1];
+        let cot = BatchCotangent { dx: &short, dz: &gz, ds: &gz };
+        let mut out = BatchGradOut { dp: &mut dp, da: &mut da, dq: &mut dq, db: &mut db };
+        let err = fam.vjp_batch(&v, &sol, &cot, &Settings::default(), &mut out).unwrap_err();
+        assert!(err.to_string().contains("cotangents"), "{err}");
+    }
 }

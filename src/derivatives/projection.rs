@@ -10,8 +10,9 @@
 //! inactive.  Exponential/power cones: when the smooth boundary formula breaks down
 //! (projection at a corner of the cone), a diagonal one-sided element is used.
 
-use faer::linalg::solvers::DenseSolveCore;
 use faer::Mat;
+
+use super::dense;
 
 /// Kind of one block of the cone product, in row order.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -164,7 +165,7 @@ fn boundary_jacobian(v0: &[f64], p: &[f64], alpha: f64, g: Boundary, out: &mut [
     if !bordered.as_ref().is_all_finite() {
         return None;
     }
-    let inv = bordered.as_ref().partial_piv_lu().inverse();
+    let inv = dense::inverse(bordered.as_ref());
     for i in 0..3 {
         for j in 0..3 {
             out[i * 3 + j] = inv[(i, j)];
@@ -239,7 +240,7 @@ pub fn project_boundary_newton(v0: &[f64], p_start: &[f64], alpha: f64, g: Bound
             (i, 3) => grad[i],
             (i, j) => (if i == j { 1.0 } else { 0.0 }) + mu * hess[i * 3 + j],
         });
-        let inv = jac.as_ref().partial_piv_lu().inverse();
+        let inv = dense::inverse(jac.as_ref());
         for i in 0..3 {
             p[i] -= (0..4).map(|j| inv[(i, j)] * res[j]).sum::<f64>();
         }

@@ -21,6 +21,26 @@ fn value_error(e: SolverError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// The Rust kernels index raw slices: every array must be C-contiguous.
+fn require_contiguous(arrays: &[(&str, &PyReadonlyArray2<'_, f64>)]) -> PyResult<()> {
+    match arrays.iter().find(|(_, a)| !a.is_c_contiguous()) {
+        Some((name, _)) => Err(PyValueError::new_err(format!("{name} must be C-contiguous"))),
+        None => Ok(()),
+    }
+}
+
+/// Run `work` without the GIL; a panic becomes a RuntimeError naming `what`,
+/// a solver error a ValueError.
+fn run_detached<T: Send>(
+    py: Python<'_>,
+    what: &str,
+    work: impl FnOnce() -> Result<T, SolverError> + Send,
+) -> PyResult<T> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(work)))
+        .map_err(|_| PyRuntimeError::new_err(format!("internal error (panic) in the {what}; please report it")))?
+        .map_err(value_error)
+}
+
 fn parse_settings(dict: Option<&Bound<'_, PyDict>>) -> PyResult<Settings> {
     let mut settings = Settings::default();
     if let Some(dict) = dict {
@@ -179,43 +199,19 @@ impl NativeSolver {
                 b.shape()[0]
             )));
         }
-        let contiguous = |name: &str, a: &PyReadonlyArray2<'py, f64>| -> PyResult<()> {
-            if a.is_c_contiguous() {
-                Ok(())
-            } else {
-                Err(PyValueError::new_err(format!("{name} must be C-contiguous")))
-            }
-        };
-        contiguous("P_values", &P_values)?;
-        contiguous("A_values", &A_values)?;
-        contiguous("q", &q)?;
-        contiguous("b", &b)?;
+        require_contiguous(&[("P_values", &P_values), ("A_values", &A_values), ("q", &q), ("b", &b)])?;
         let warm = match (&warm_x, &warm_z, &warm_s) {
             (Some(x), Some(z), Some(s)) => {
-                contiguous("warm_x", x)?;
-                contiguous("warm_z", z)?;
-                contiguous("warm_s", s)?;
+                require_contiguous(&[("warm_x", x), ("warm_z", z), ("warm_s", s)])?;
                 Some((x.as_slice()?, z.as_slice()?, s.as_slice()?))
             }
             (None, None, None) => None,
             _ => return Err(PyValueError::new_err("warm start needs all of x, z and s")),
         };
-        let values = BatchValues {
-            batch,
-            p: P_values.as_slice()?,
-            p_rows: P_values.shape()[0],
-            a: A_values.as_slice()?,
-            a_rows: A_values.shape()[0],
-            q: q.as_slice()?,
-            b: b.as_slice()?,
-            warm,
-        };
+        let values = BatchValues { warm, ..batch_values(batch, &P_values, &A_values, &q, &b)? };
         let family = &self.family;
         let settings = &self.settings;
-        let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| family.solve_batch(&values, settings))));
-        let results = outcome
-            .map_err(|_| PyRuntimeError::new_err("internal error (panic) in the solver; please report it"))?
-            .map_err(value_error)?;
+        let results = run_detached(py, "solver", || family.solve_batch(&values, settings))?;
         result_dict(py, &results, family.pattern.n, family.pattern.m, family.setup_time)
     }
 
@@ -238,12 +234,7 @@ impl NativeSolver {
         dz: PyReadonlyArray2<'py, f64>,
         ds: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let all = [("P_values", &P_values), ("A_values", &A_values), ("q", &q), ("b", &b), ("x", &x), ("z", &z), ("s", &s), ("dx", &dx), ("dz", &dz), ("ds", &ds)];
-        for (name, a) in all {
-            if !a.is_c_contiguous() {
-                return Err(PyValueError::new_err(format!("{name} must be C-contiguous")));
-            }
-        }
+        require_contiguous(&[("P_values", &P_values), ("A_values", &A_values), ("q", &q), ("b", &b), ("x", &x), ("z", &z), ("s", &s), ("dx", &dx), ("dz", &dz), ("ds", &ds)])?;
         let batch = q.shape()[0];
         let values = batch_values(batch, &P_values, &A_values, &q, &b)?;
         let status: Vec<i32> = status.as_array().iter().map(|&c| c as i32).collect();
@@ -254,15 +245,10 @@ impl NativeSolver {
         let (mut gp, mut ga, mut gq, mut gb) = (vec![0.0; batch * np], vec![0.0; batch * na], vec![0.0; batch * n], vec![0.0; batch * m]);
         let family = &self.family;
         let settings = &self.settings;
-        let outcome = py.detach(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut out = BatchGradOut { dp: &mut gp, da: &mut ga, dq: &mut gq, db: &mut gb };
-                family.vjp_batch(&values, &sol, &cot, settings, &mut out)
-            }))
-        });
-        outcome
-            .map_err(|_| PyRuntimeError::new_err("internal error (panic) in the derivative; please report it"))?
-            .map_err(value_error)?;
+        run_detached(py, "derivative", || {
+            let mut out = BatchGradOut { dp: &mut gp, da: &mut ga, dq: &mut gq, db: &mut gb };
+            family.vjp_batch(&values, &sol, &cot, settings, &mut out)
+        })?;
         let d = PyDict::new(py);
         d.set_item("dP_values", PyArray1::from_vec(py, gp).reshape([batch, np])?)?;
         d.set_item("dA_values", PyArray1::from_vec(py, ga).reshape([batch, na])?)?;
@@ -291,12 +277,7 @@ impl NativeSolver {
         dq: PyReadonlyArray2<'py, f64>,
         db: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let all = [("P_values", &P_values), ("A_values", &A_values), ("q", &q), ("b", &b), ("x", &x), ("z", &z), ("s", &s), ("dP_values", &dP_values), ("dA_values", &dA_values), ("dq", &dq), ("db", &db)];
-        for (name, a) in all {
-            if !a.is_c_contiguous() {
-                return Err(PyValueError::new_err(format!("{name} must be C-contiguous")));
-            }
-        }
+        require_contiguous(&[("P_values", &P_values), ("A_values", &A_values), ("q", &q), ("b", &b), ("x", &x), ("z", &z), ("s", &s), ("dP_values", &dP_values), ("dA_values", &dA_values), ("dq", &dq), ("db", &db)])?;
         let batch = q.shape()[0];
         let values = batch_values(batch, &P_values, &A_values, &q, &b)?;
         let status: Vec<i32> = status.as_array().iter().map(|&c| c as i32).collect();
@@ -313,15 +294,10 @@ impl NativeSolver {
         let (mut tx, mut tz, mut ts) = (vec![0.0; batch * n], vec![0.0; batch * m], vec![0.0; batch * m]);
         let family = &self.family;
         let settings = &self.settings;
-        let outcome = py.detach(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut out = BatchTangentOut { dx: &mut tx, dz: &mut tz, ds: &mut ts };
-                family.jvp_batch(&values, &sol, &tan, settings, &mut out)
-            }))
-        });
-        outcome
-            .map_err(|_| PyRuntimeError::new_err("internal error (panic) in the derivative; please report it"))?
-            .map_err(value_error)?;
+        run_detached(py, "derivative", || {
+            let mut out = BatchTangentOut { dx: &mut tx, dz: &mut tz, ds: &mut ts };
+            family.jvp_batch(&values, &sol, &tan, settings, &mut out)
+        })?;
         let d = PyDict::new(py);
         d.set_item("dx", PyArray1::from_vec(py, tx).reshape([batch, n])?)?;
         d.set_item("dz", PyArray1::from_vec(py, tz).reshape([batch, m])?)?;

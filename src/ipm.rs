@@ -827,12 +827,13 @@ fn polish(
     st.pattern.a.mul(&st.a, &mut st.s, &sol[..n]);
     // s = b - A x, exactly 0 on active rows; z = 0 off the active set.
     let scale = 1.0 + norm_inf(&st.b);
+    let z_scale = 1.0 + norm_inf(&saved.1);
     let mut feasible = true;
     for i in 0..m {
         st.s[i] = if active[i] { 0.0 } else { st.b[i] - st.s[i] };
         st.z[i] = if active[i] { sol[n + i] } else { 0.0 };
         if is_nonneg[i] {
-            feasible &= st.s[i] >= -1e-9 * scale && st.z[i] >= -1e-9 * (1.0 + norm_inf(&saved.1));
+            feasible &= st.s[i] >= -1e-9 * scale && st.z[i] >= -1e-9 * z_scale;
             st.s[i] = st.s[i].max(0.0);
             st.z[i] = st.z[i].max(0.0);
         }

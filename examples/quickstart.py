@@ -1,33 +1,67 @@
-"""Quickstart: solve a small QP with the NumPy-level API.
+"""Quickstart: a CVXPY problem as a differentiable JAX layer (cvxpylayers + MOREAU).
 
     minimize    1/2 ||x||^2 + q'x
-    subject to  sum(x) == 1,  x >= 0,        q = (1, 2, 3, 4, 5)
+    subject to  x >= 0,  sum(x) == 1          (q is a cp.Parameter)
 
-The answer is x = (1, 0, 0, 0, 0): all weight on the cheapest coordinate.
-In the solver's form (min 1/2 x'Px + q'x  s.t.  Ax + s = b, s in K) the
-equality is one zero-cone row and x >= 0 is five nonnegative-cone rows -x + s = 0.
+At q = (1, 2, 3, 4, 5) the answer is x = (1, 0, 0, 0, 0): all weight on the
+cheapest coordinate. The layer solves it with moreau-jax's Rust solver through
+XLA FFI custom calls, under jax.grad, jax.vmap and jax.jit.
+(The same example as the "JAX" section of the cvxpylayers integration page.)
 """
 
+import cvxpy as cp
+import jax
+import jax.numpy as jnp
 import numpy as np
-import scipy.sparse as sp
+from cvxpylayers.jax import CvxpyLayer
 
-import moreau
+jax.config.update("jax_enable_x64", True)  # the solver works in float64
 
+# 1. Define the parametric problem
 n = 5
-P = sp.eye(n, format="csr")
-q = np.arange(1.0, n + 1.0)
-A = sp.vstack([sp.csr_array(np.ones((1, n))), -sp.eye(n)], format="csr")
-b = np.concatenate([[1.0], np.zeros(n)])
-cones = moreau.Cones(num_zero_cones=1, num_nonneg_cones=n)
+x = cp.Variable(n)
+q = cp.Parameter(n)
+objective = cp.Minimize(0.5 * cp.sum_squares(x) + q @ x)
+constraints = [x >= 0, cp.sum(x) == 1]
+problem = cp.Problem(objective, constraints)
 
-solver = moreau.Solver(P, q, A, b, cones, moreau.Settings(device="cpu"))
-solution = solver.solve()
-info = solver.info
+# 2. Create the differentiable layer
+layer = CvxpyLayer(problem, parameters=[q], variables=[x], solver="MOREAU")
 
-print("status:", info.status)
-print("x:", np.round(solution.x, 6) + 0.0)
-print(f"objective: {info.obj_val:.6f} in {info.iterations} iterations")
+# 3. Solve and differentiate
+q_val = jnp.array([1.0, 2.0, 3.0, 4.0, 5.0])
+x_opt, = layer(q_val)
+print("x:", np.round(np.asarray(x_opt), 6) + 0.0)
 
-assert info.status == moreau.SolverStatus.Solved, info.status
-np.testing.assert_allclose(solution.x, [1.0, 0.0, 0.0, 0.0, 0.0], atol=1e-6)
+
+def solve(q):
+    x_opt, = layer(q)
+    return x_opt.sum()
+
+
+grad = jax.grad(solve)(q_val)
+print("gradient of sum(x):", np.round(np.asarray(grad), 6) + 0.0)  # sum(x) == 1: zero
+
+# 4. A batch of problems with jax.vmap (one native call for the whole batch)
+q_batch = jax.random.normal(jax.random.PRNGKey(0), (64, n))
+x_batch = jax.vmap(lambda q: layer(q)[0])(q_batch)
+print("vmap:", x_batch.shape)
+
+
+def loss_fn(q):
+    x_opt, = layer(q)
+    return jnp.sum(x_opt ** 2)
+
+
+# 5. Compiled: jit(vmap(grad)) -- per-problem gradients of the batch
+grads = jax.jit(jax.vmap(jax.grad(loss_fn)))(q_batch)
+print("jit(vmap(grad)):", grads.shape)
+
+# Checks (the same problem solved by CVXPY with Clarabel)
+np.testing.assert_allclose(x_opt, [1.0, 0.0, 0.0, 0.0, 0.0], atol=1e-6)
+assert np.all(np.isfinite(grad)) and np.allclose(grad, 0.0, atol=1e-8)
+q.value = np.asarray(q_batch[0])
+problem.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+np.testing.assert_allclose(x_batch[0], x.value, atol=1e-6)
+assert np.all(np.isfinite(grads))
 print("OK")

@@ -31,17 +31,37 @@ it has been executed. Set the environment variable
 ``MOREAU_JAX_CVXPY_DIRECT_CONES=1`` to leave CVXPY unchanged (then
 ``prob.solve(solver="MOREAU")`` still works through the facade's dir_cones
 support, but cvxpylayers 1.2.0 gives wrong answers for such problems).
+
+A second, independent fix (section "cvxpylayers" below): cvxpylayers permutes
+CVXPY's cached parametrization matrices in place, so a second ``CvxpyLayer``
+from the same problem, or ``problem.solve()`` after building a layer, solved a
+scrambled problem. ``get_solver_ctx`` / ``parse_args`` are wrapped so that the
+layer keeps its permuted copy and CVXPY's cache is left unchanged. This one has
+no opt-out (it only removes wrong answers).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.abc
 import importlib.machinery
 import os
 import sys
-from typing import Any, Optional
+import threading
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["CVXPY_MOREAU_MODULE", "disable_cvxpy_direct_cones", "install", "is_patched"]
+__all__ = [
+    "CVXPY_MOREAU_MODULE",
+    "CVXPYLAYERS_INTERFACES",
+    "CVXPYLAYERS_PARSE_ARGS",
+    "cvxpylayers_patched",
+    "disable_cvxpy_direct_cones",
+    "install",
+    "is_patched",
+    "patch_cvxpylayers_interfaces",
+    "patch_cvxpylayers_parse_args",
+]
 
 CVXPY_MOREAU_MODULE = "cvxpy.reductions.solvers.conic_solvers.moreau_conif"
 ENV_KEEP = "MOREAU_JAX_CVXPY_DIRECT_CONES"
@@ -84,33 +104,162 @@ def is_patched() -> bool:
     return cls is not None and not getattr(cls, "DIR_CONE_KINDS", frozenset())
 
 
-class _PatchingLoader(importlib.abc.Loader):
-    """Wraps the real loader of moreau_conif; patches right after it executes."""
+# ---------------------------------------------------------------------------
+# cvxpylayers: a second layer built from the same cp.Problem gets wrong data
+# ---------------------------------------------------------------------------
+#
+# cvxpylayers (1.1.0 and 1.2.0, ``cvxpylayers/interfaces/__init__.py::
+# get_solver_ctx``) row-permutes the parametrization matrices into CSR order and
+# writes them back IN PLACE on CVXPY's cached ``ParamConeProg``
+# (``param_prob.reduced_P.reduced_mat = permuted``). ``problem.get_problem_data``
+# returns that cached object again next time, so
+#
+# - a second ``CvxpyLayer`` built from the same problem (the seed page does this:
+#   its "Solver Arguments" layer reuses the "Basic Usage" problem) permutes the
+#   already permuted matrices and solves a scrambled problem (the seed QP at
+#   q = 1..5 came out [0, 0, 1, 0, 0], a third layer violated x >= 0), and
+# - ``problem.solve(solver="MOREAU")`` after building a layer applies the
+#   permuted matrices with CVXPY's unpermuted index: wrong answer too.
+#
+# Fix: ``get_solver_ctx`` remembers the matrices it found; when ``parse_args``
+# returns, the layer's context gets its own shallow copies of the ReducedMat
+# objects (holding the permuted matrices, which the layer reads once in its
+# constructor) and CVXPY's cached objects get their original matrices back.
 
-    def __init__(self, inner: importlib.abc.Loader) -> None:
+CVXPYLAYERS_INTERFACES = "cvxpylayers.interfaces"
+CVXPYLAYERS_PARSE_ARGS = "cvxpylayers.utils.parse_args"
+_WRAPPED_ATTR = "_moreau_jax_wrapped"
+_tls = threading.local()
+
+
+def _snapshot(param_prob: Any) -> List[Tuple[Any, Any]]:
+    out = []
+    for name in ("reduced_P", "reduced_A"):
+        rm = getattr(param_prob, name, None)
+        if rm is not None and hasattr(rm, "reduced_mat"):
+            out.append((rm, rm.reduced_mat))
+    return out
+
+
+def _wrap_get_solver_ctx(inner):
+    @functools.wraps(inner)
+    def get_solver_ctx(solver, param_prob, *args, **kwargs):
+        saved = _snapshot(param_prob)
+        pending = getattr(_tls, "pending", None)
+        if pending is not None:  # inside parse_args: restore when it returns
+            pending.append(saved)
+        return inner(solver, param_prob, *args, **kwargs)
+
+    setattr(get_solver_ctx, _WRAPPED_ATTR, True)
+    return get_solver_ctx
+
+
+def _restore(pending: List[List[Tuple[Any, Any]]], ctx: Any) -> None:
+    for saved in pending:
+        for rm, original in saved:
+            if rm.reduced_mat is original:
+                continue
+            if ctx is not None:
+                own = copy.copy(rm)  # shallow: keeps the permuted matrix
+                for field in ("reduced_P", "reduced_A"):
+                    if getattr(ctx, field, None) is rm:
+                        setattr(ctx, field, own)
+            rm.reduced_mat = original
+
+
+def _wrap_parse_args(inner):
+    @functools.wraps(inner)
+    def parse_args(*args, **kwargs):
+        previous = getattr(_tls, "pending", None)
+        pending: List[List[Tuple[Any, Any]]] = []
+        _tls.pending = pending
+        try:
+            ctx = inner(*args, **kwargs)
+        except BaseException:
+            _restore(pending, None)
+            raise
+        finally:
+            _tls.pending = previous
+        _restore(pending, ctx)
+        return ctx
+
+    setattr(parse_args, _WRAPPED_ATTR, True)
+    return parse_args
+
+
+def patch_cvxpylayers_interfaces(module: Any = None) -> bool:
+    """Wrap ``cvxpylayers.interfaces.get_solver_ctx`` (see the note above)."""
+    module = module if module is not None else sys.modules.get(CVXPYLAYERS_INTERFACES)
+    fn = getattr(module, "get_solver_ctx", None) if module is not None else None
+    if fn is None:
+        return False
+    if not getattr(fn, _WRAPPED_ATTR, False):
+        module.get_solver_ctx = _wrap_get_solver_ctx(fn)
+    return True
+
+
+def patch_cvxpylayers_parse_args(module: Any = None) -> bool:
+    """Wrap ``cvxpylayers.utils.parse_args.parse_args`` (see the note above)."""
+    module = module if module is not None else sys.modules.get(CVXPYLAYERS_PARSE_ARGS)
+    fn = getattr(module, "parse_args", None) if module is not None else None
+    if fn is None:
+        return False
+    if not getattr(fn, _WRAPPED_ATTR, False):
+        module.parse_args = _wrap_parse_args(fn)
+    return True
+
+
+def cvxpylayers_patched() -> bool:
+    """True if both cvxpylayers functions are loaded and wrapped."""
+    mods = [sys.modules.get(CVXPYLAYERS_INTERFACES), sys.modules.get(CVXPYLAYERS_PARSE_ARGS)]
+    fns = [getattr(mods[0], "get_solver_ctx", None), getattr(mods[1], "parse_args", None)]
+    return all(getattr(f, _WRAPPED_ATTR, False) for f in fns)
+
+
+# ---------------------------------------------------------------------------
+# Import hook
+# ---------------------------------------------------------------------------
+
+
+def _patchers() -> Dict[str, Callable[[Any], Any]]:
+    out: Dict[str, Callable[[Any], Any]] = {
+        CVXPYLAYERS_INTERFACES: patch_cvxpylayers_interfaces,
+        CVXPYLAYERS_PARSE_ARGS: patch_cvxpylayers_parse_args,
+    }
+    if not _keep_direct_cones():
+        out[CVXPY_MOREAU_MODULE] = disable_cvxpy_direct_cones
+    return out
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    """Wraps the real loader of a patched module; patches right after it executes."""
+
+    def __init__(self, inner: importlib.abc.Loader, patch: Callable[[Any], Any]) -> None:
         self._inner = inner
+        self._patch = patch
 
     def create_module(self, spec):  # noqa: D401 - loader protocol
         return self._inner.create_module(spec)
 
     def exec_module(self, module) -> None:
         self._inner.exec_module(module)
-        disable_cvxpy_direct_cones(module)
+        self._patch(module)
 
     def __getattr__(self, name: str):  # get_code, get_source, ... for tools
         return getattr(self._inner, name)
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Meta-path finder that only reacts to CVXPY's moreau_conif module."""
+    """Meta-path finder that only reacts to the modules listed in ``_patchers()``."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Optional[Any]:
-        if fullname != CVXPY_MOREAU_MODULE:
+        patch = _patchers().get(fullname)
+        if patch is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _PatchingLoader(spec.loader)
+        spec.loader = _PatchingLoader(spec.loader, patch)
         return spec
 
 
@@ -118,12 +267,14 @@ _installed = False
 
 
 def install() -> None:
-    """Patch CVXPY now if its MOREAU interface is loaded, else when it gets loaded."""
+    """Patch CVXPY / cvxpylayers now where loaded, else when they get loaded."""
     global _installed
-    if _installed or _keep_direct_cones():
+    if _installed:
         return
     _installed = True
-    if CVXPY_MOREAU_MODULE in sys.modules:
-        disable_cvxpy_direct_cones()
-    else:
+    patchers = _patchers()
+    if any(name not in sys.modules for name in patchers):
         sys.meta_path.insert(0, _Finder())
+    for name, patch in patchers.items():
+        if name in sys.modules:
+            patch(sys.modules[name])

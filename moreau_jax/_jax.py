@@ -61,6 +61,7 @@ from ._problem import (
     cones_to_native,
     settings_to_native,
 )
+from ._devices import resolve_device
 from ._solver import load_native
 from ._types import Settings, SolverStatus, WarmStart, Solution, to_status
 
@@ -273,7 +274,10 @@ _key_lock = threading.Lock()
 
 def _refresh_settings_key() -> None:
     with _key_lock:
-        key = tuple(sorted((s._pattern_id, _encode_settings(s._settings)) for s in list(_live_solvers)))
+        key = tuple(sorted(
+            (s._pattern_id, _encode_settings(s._settings), str(s._settings.device))
+            for s in list(_live_solvers)
+        ))
         if key != _settings_state.value:
             jax.config.update(_SETTINGS_KEY, key)
 
@@ -330,6 +334,9 @@ class _SolverImpl:
 
     def _config(self) -> _Config:
         o = self._owner
+        # device="cuda" without a CUDA backend: a RuntimeError naming the device,
+        # never a silent CPU solve (settings can change per call: checked at trace).
+        resolve_device(o._settings.device)
         text = _checked_settings(_encode_settings(o._settings))
         return _Config(o._pattern_id, o._n, o._m, o._nnz_p_full, o._nnz_a, text)
 
@@ -409,6 +416,7 @@ class Solver:
         if n < 1 or m < 0:
             raise ValueError(f"need n >= 1 and m >= 0, got n = {n}, m = {m}.")
         self.__settings = _as_settings(settings)
+        resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
         P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
         A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)

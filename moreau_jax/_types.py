@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Tuple
@@ -18,6 +19,7 @@ import numpy as np
 from ._fields import (
     Field,
     Model,
+    _suggest,
     as_list,
     check_bool,
     check_choice,
@@ -523,6 +525,22 @@ class Settings(Model):
         "ipm_settings": Field(None, check=_check_ipm),
         "num_threads": Field(0, check=check_int(ge=0)),
     }
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for names that are not fields (normal lookup failed).
+        # cvxpylayers applies solver_args with ``if hasattr(settings, key):
+        # setattr(...)`` and silently skips unknown keys, so a misspelled option
+        # would have no effect and no message; this probe is where we can say so.
+        if not name.startswith("_"):
+            warnings.warn(
+                f"moreau.Settings has no option {name!r}.{_suggest(name, type(self)._fields)} "
+                f"An option with this name (e.g. a key of cvxpylayers' solver_args) is "
+                f"ignored. Valid options: {', '.join(type(self)._fields)} (IPM tolerances "
+                f"go in the nested 'ipm_settings' dict).",
+                UserWarning,
+                stacklevel=2,
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------

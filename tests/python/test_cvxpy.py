@@ -375,8 +375,9 @@ def _cvxpylayers_numpy_solver(prob, params, variables):
     problem the context describes with moreau.CompiledSolver, fed with what
     moreau.jax.Solver gets from cvxpylayers: CSR patterns, Cones built from the
     cone dimensions only, A values negated, b scattered to b_idx.
-    (parse_args is called once per problem: it permutes CVXPY's cached
-    parametrization matrices in place.)"""
+    (cvxpylayers' parse_args permutes CVXPY's cached parametrization matrices
+    in place; moreau_jax._cvxpy_compat gives the context its own copy, so this
+    may be called several times on one problem.)"""
     from cvxpylayers.utils.parse_args import parse_args
 
     ctx = parse_args(prob, variables, params, "MOREAU")
@@ -445,3 +446,27 @@ def test_cvxpylayers_context_soc_constraint_kept():
     solve, sctx = _cvxpylayers_numpy_solver(prob, [c], [y])
     assert sctx.cones.so_cone_dims == [4]
     np.testing.assert_allclose(solve([cval])[off:off + 3], ref_y, atol=1e-5)
+
+
+def test_cvxpylayers_contexts_on_one_problem_do_not_interfere():
+    """cvxpylayers (1.1.0, 1.2.0) writes row-permuted matrices back into CVXPY's
+    cached problem data. Without moreau_jax's wrapper a second context on the
+    same problem was scrambled (seed QP -> [0, 0, 1, 0, 0]) and so was a later
+    prob.solve(solver="MOREAU")."""
+    pytest.importorskip("cvxpylayers")
+    assert _cvxpy_compat.cvxpylayers_patched()
+    n = 5
+    x = cp.Variable(n)
+    q = cp.Parameter(n)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(x) + q @ x), [x >= 0, cp.sum(x) == 1])
+    data0, _, _ = prob.get_problem_data(solver="MOREAU")
+    A0 = data0[cp.settings.PARAM_PROB].reduced_A.reduced_mat.copy()
+    solvers = [_cvxpylayers_numpy_solver(prob, [q], [x])[0] for _ in range(3)]
+    for solve in solvers:
+        np.testing.assert_allclose(solve([np.arange(1.0, 6.0)])[:n], [1, 0, 0, 0, 0], atol=1e-5)
+    # CVXPY's cached data is unchanged, and its own solve is right.
+    data1, _, _ = prob.get_problem_data(solver="MOREAU")
+    assert (data1[cp.settings.PARAM_PROB].reduced_A.reduced_mat != A0).nnz == 0
+    q.value = np.array([3.0, 1.0, 2.0, 5.0, 4.0])
+    prob.solve(solver="MOREAU")
+    np.testing.assert_allclose(x.value, [0, 1, 0, 0, 0], atol=1e-4)

@@ -561,7 +561,7 @@ fn initialize(
             st.z[i] = w.z[i] * c / e[i];
             st.s[i] = w.s[i] * e[i];
         }
-        shift_into_cones(st, ws);
+        warm_shift_into_cones(st, ws);
         return true;
     }
     if !symmetric {
@@ -614,6 +614,41 @@ fn initialize(
     }
     shift_into_cones(st, ws);
     true
+}
+
+/// A warm point (a solution of a nearby problem) sits on the cone boundaries with
+/// s'z ~ 0.  Move s and z inside by a small margin only, so that the point stays
+/// close to the old solution, and set kappa to the resulting complementarity so
+/// that (tau, kappa) is as central as (s, z).
+fn warm_shift_into_cones(st: &mut State<'_>, ws: &Workspace) {
+    // 1e-2 (in equilibrated units): about 20% fewer iterations than a unit shift on
+    // 1%-perturbed random problems; 1e-3 saves a little more but ends AlmostSolved
+    // more often.
+    let margin = 1e-2;
+    for (cone, r) in ws.cones.iter() {
+        let (z, s) = (&mut st.z[r.clone()], &mut st.s[r.clone()]);
+        match cone {
+            SupportedCone::Zero(_) => s.iter_mut().for_each(|v| *v = 0.0),
+            SupportedCone::Exponential(_) | SupportedCone::Power(_) => {
+                let zeros = vec![0.0; cone.dim()];
+                if !cone.compute_barrier(z, s, &zeros, &zeros, 0.0).is_finite() {
+                    cone.unit_initialization(z, s);
+                }
+            }
+            _ => {
+                for v in [s, z] {
+                    let (alpha, _) = cone.margins(v);
+                    if alpha < margin {
+                        cone.scaled_unit_shift(v, margin - alpha);
+                    }
+                }
+            }
+        }
+    }
+    let degree: usize = ws.cones.iter().map(|(c, _)| c.degree()).sum();
+    if degree > 0 {
+        st.kappa = (dot(&st.s, &st.z) / degree as f64).max(f64::EPSILON);
+    }
 }
 
 /// Move s and z strictly inside their cones (s = 0 on zero-cone rows).

@@ -49,6 +49,13 @@ def timeit(fn, arg, repeats, budget):
     return {"median_s": statistics.median(times), "min_s": min(times), "reps": len(times)}
 
 
+def _version(version, pkg):
+    try:
+        return version(pkg)
+    except Exception:  # noqa: BLE001  (not installed)
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--side", required=True, choices=["ours", "official", "diffcp"])
@@ -61,7 +68,7 @@ def main():
 
     out = {
         "side": args.side,
-        "versions": {p: version(p) for p in ("jax", "jaxlib", "cvxpy", "cvxpylayers", "diffcp")},
+        "versions": {p: _version(version, p) for p in ("jax", "jaxlib", "cvxpy", "cvxpylayers", "diffcp")},
         "cases": [],
     }
     if args.side != "diffcp":
@@ -95,6 +102,11 @@ def main():
         "x_basic_err": float(np.max(np.abs(xb - np.array([1.0, 0, 0, 0, 0])))),
         "x_err": float(np.max(np.abs(x0 - x_ref))),
     }
+    # which Moreau solver the layer built (the official package resolves solver="auto")
+    jsolver = getattr(getattr(getattr(layer, "ctx", None), "solver_ctx", None), "_jax_solver", None)
+    if jsolver is not None:
+        resolved = getattr(getattr(jsolver, "_settings", None), "solver", None)
+        out["solver_resolved"] = str(resolved) if resolved is not None else "ipm (moreau-jax)"
     try:
         g0 = np.asarray(jax.grad(loss_fn)(jnp.asarray(q0)))
         check["grad_err"] = float(np.max(np.abs(g0 - g_ref)))
@@ -134,7 +146,14 @@ def main():
             print(f"[{args.side}] B={B} jit(vmap(grad)) failed: {e!r}"[:400], file=sys.stderr)
             traceback.print_exc(limit=3, file=sys.stderr)
             fn, mode = batched_fallback, "grad(sum of batched layer(Q)), no jit/vmap"
-            gB = np.asarray(fn(Q))
+            try:
+                gB = np.asarray(fn(Q))
+            except Exception as e2:  # noqa: BLE001
+                entry["mode"] = mode
+                entry["fallback_error"] = repr(e2)[:300]
+                out["cases"].append(entry)
+                print(f"[{args.side}] B={B}: fallback failed too: {e2!r}"[:400], file=sys.stderr)
+                continue
         entry["mode"] = mode
         entry["grad_err"] = float(np.max(np.abs(gB - refs)))
         entry.update(timeit(fn, Q, args.repeats, args.budget))

@@ -60,16 +60,30 @@ def seed_csr(n):
     return P_ip, P_ix, A_ip, A_ix, np.ones(n), A, b
 
 
-def make_solve_x(side, n):
-    """Return solve_x(q) -> x, a JAX-traceable function of q (n,)."""
+def make_solve_x(side, n, solver_type=None, meta=None):
+    """Return solve_x(q) -> x, a JAX-traceable function of q (n,).
+
+    solver_type (official side only): moreau.Settings(solver=...), e.g. "ipm"; None keeps
+    the package default ("auto", which picks its active-set QP solver for these small
+    QPs on CPU).  The resolved solver is written to meta["solver_resolved"].
+    """
     if side in ("ours", "official"):
         import moreau
         import moreau.jax as mjax
 
         P_ip, P_ix, A_ip, A_ix, P, A, b = seed_csr(n)
         cones = moreau.Cones(num_zero_cones=1, num_nonneg_cones=n)
-        settings = moreau.Settings(device="cpu") if side == "official" else moreau.Settings()
+        if side == "official":
+            kw = {"device": "cpu"}
+            if solver_type:
+                kw["solver"] = solver_type
+            settings = moreau.Settings(**kw)
+        else:
+            settings = moreau.Settings()
         solver = mjax.Solver(n, n + 1, P_ip, P_ix, A_ip, A_ix, cones, settings)
+        if meta is not None:
+            resolved = getattr(getattr(solver, "_settings", None), "solver", None)
+            meta["solver_resolved"] = str(resolved) if resolved is not None else "ipm (moreau-jax)"
         P, A, b = jnp.asarray(P), jnp.asarray(A), jnp.asarray(b)
 
         def solve_x(q):
@@ -111,9 +125,10 @@ def main():
     ap.add_argument("--batches", default="64,1024")
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--budget", type=float, default=4.0, help="seconds of timed calls per case (min 3 calls)")
+    ap.add_argument("--solver", default=None, help="official side: moreau.Settings(solver=...), e.g. ipm")
     args = ap.parse_args()
 
-    out = {"side": args.side, "versions": {"jax": jax.__version__, "python": sys.version.split()[0]}, "cases": []}
+    out = {"side": args.side, "solver": args.solver, "versions": {"jax": jax.__version__, "python": sys.version.split()[0]}, "cases": []}
     if args.side in ("ours", "official"):
         import moreau
 
@@ -125,42 +140,67 @@ def main():
         out["versions"]["qpax"] = version("qpax")
 
     rng = np.random.default_rng(0)
+    def err(e):
+        return f"{type(e).__name__}: {e}"[:300]
+
     for n in [int(s) for s in args.ns.split(",")]:
-        solve_x = make_solve_x(args.side, n)
+        batches = [int(s) for s in args.batches.split(",")]
+        # draw all random data first, so that a failing case does not shift the others
+        q0 = rng.normal(size=n)
+        q1 = rng.normal(size=n)
+        QB = {B: rng.normal(size=(B, n)) for B in batches}
+        meta = {}
+        try:
+            solve_x = make_solve_x(args.side, n, args.solver, meta)
+        except Exception as e:  # noqa: BLE001
+            out.setdefault("checks", []).append({"n": n, "error": err(e)})
+            for case, B in [("jit(grad)", 1)] + [("jit(vmap(grad))", B) for B in batches]:
+                out["cases"].append({"n": n, "case": case, "batch": B, "error": err(e)})
+            print(f"[{args.side}] n={n} solver construction failed: {err(e)}", file=sys.stderr)
+            continue
+        out.setdefault("solver_resolved", {})[str(n)] = meta.get("solver_resolved", args.side)
 
         def loss(q):
             return jnp.sum(solve_x(q) ** 2)
 
         # correctness on one generic instance
-        q0 = rng.normal(size=n)
         x_ref, g_ref = reference(q0)
-        x = np.asarray(jax.jit(solve_x)(jnp.asarray(q0)))
-        g = np.asarray(jax.jit(jax.grad(loss))(jnp.asarray(q0)))
-        check = {
-            "n": n,
-            "x_err": float(np.max(np.abs(x - x_ref))),
-            "grad_err": float(np.max(np.abs(g - g_ref))),
-        }
-        if n == 5:
-            xb = np.asarray(jax.jit(solve_x)(jnp.arange(1.0, 6.0)))
-            check["x_basic"] = xb.tolist()  # q = 1..5: expected [1, 0, 0, 0, 0]
-            check["x_basic_err"] = float(np.max(np.abs(xb - np.array([1.0, 0, 0, 0, 0]))))
+        check = {"n": n}
+        try:
+            x = np.asarray(jax.jit(solve_x)(jnp.asarray(q0)))
+            check["x_err"] = float(np.max(np.abs(x - x_ref)))
+            g = np.asarray(jax.jit(jax.grad(loss))(jnp.asarray(q0)))
+            check["grad_err"] = float(np.max(np.abs(g - g_ref)))
+            if n == 5:
+                xb = np.asarray(jax.jit(solve_x)(jnp.arange(1.0, 6.0)))
+                check["x_basic"] = xb.tolist()  # q = 1..5: expected [1, 0, 0, 0, 0]
+                check["x_basic_err"] = float(np.max(np.abs(xb - np.array([1.0, 0, 0, 0, 0]))))
+        except Exception as e:  # noqa: BLE001
+            check["error"] = err(e)
         out.setdefault("checks", []).append(check)
         print(f"[{args.side}] check n={n}: {check}", file=sys.stderr)
 
-        single = jax.jit(jax.grad(loss))
-        r = timeit(single, jnp.asarray(rng.normal(size=n)), args.repeats, args.budget)
-        out["cases"].append({"n": n, "case": "jit(grad)", "batch": 1, **r})
-        print(f"[{args.side}] n={n} jit(grad): {r}", file=sys.stderr)
+        entry = {"n": n, "case": "jit(grad)", "batch": 1}
+        try:
+            single = jax.jit(jax.grad(loss))
+            entry.update(timeit(single, jnp.asarray(q1), args.repeats, args.budget))
+        except Exception as e:  # noqa: BLE001
+            entry["error"] = err(e)
+        out["cases"].append(entry)
+        print(f"[{args.side}] n={n} jit(grad): {entry}", file=sys.stderr)
         batched = jax.jit(jax.vmap(jax.grad(loss)))
-        for B in [int(s) for s in args.batches.split(",")]:
-            Q = jnp.asarray(rng.normal(size=(B, n)))
-            gB = np.asarray(batched(Q))
-            refs = np.stack([reference(np.asarray(qq))[1] for qq in np.asarray(Q)])
-            r = timeit(batched, Q, args.repeats, args.budget)
-            r["grad_err"] = float(np.max(np.abs(gB - refs)))
-            out["cases"].append({"n": n, "case": "jit(vmap(grad))", "batch": B, **r})
-            print(f"[{args.side}] n={n} B={B} jit(vmap(grad)): {r}", file=sys.stderr)
+        for B in batches:
+            entry = {"n": n, "case": "jit(vmap(grad))", "batch": B}
+            try:
+                Q = jnp.asarray(QB[B])
+                gB = np.asarray(batched(Q))
+                refs = np.stack([reference(qq)[1] for qq in QB[B]])
+                entry["grad_err"] = float(np.max(np.abs(gB - refs)))
+                entry.update(timeit(batched, Q, args.repeats, args.budget))
+            except Exception as e:  # noqa: BLE001
+                entry["error"] = err(e)
+            out["cases"].append(entry)
+            print(f"[{args.side}] n={n} B={B} jit(vmap(grad)): {entry}", file=sys.stderr)
     print(json.dumps(out))
 
 

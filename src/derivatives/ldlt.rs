@@ -203,7 +203,11 @@ impl<'s> SymSystem<'s> {
         let dynamic = LdltRegularization {
             dynamic_regularization_signs: Some(&ss.signs),
             dynamic_regularization_delta: 1e-7,
-            dynamic_regularization_epsilon: 1e-13,
+            // pivots below 1e-8 are near-zero eigen-directions of K (P singular, D
+            // eigenvalue 1), not information: replacing them by +-delta keeps the
+            // factor bounded (1e-13 let tiny pivots blow the solve up to inf, sending
+            // SOCPs to the LU path), and refinement below restores the accuracy
+            dynamic_regularization_epsilon: 1e-8,
         };
         let ok = ss
             .factor
@@ -247,6 +251,7 @@ impl<'s> SymSystem<'s> {
             res.iter_mut().zip(rhs.iter().zip(&kx)).for_each(|(r, (b, k))| *r = b - k);
             let rn = norm(&res);
             if !rn.is_finite() {
+                tracing::debug!("derivative: symmetric LDLT solve gave a non-finite residual");
                 return None;
             }
             let improved_enough = rn <= 0.9 * best.0;
@@ -260,7 +265,9 @@ impl<'s> SymSystem<'s> {
             x.iter_mut().zip(&res).for_each(|(a, b)| *a += b);
         }
         let (rn, x) = best;
-        (rn <= 1e-10 * (knorm * norm(&x) + rhs_norm)).then_some(x)
+        let scale = knorm * norm(&x) + rhs_norm;
+        tracing::debug!(relative_residual = rn / scale, "derivative: symmetric LDLT solve");
+        (rn <= 1e-10 * scale).then_some(x)
     }
 
     fn solve_factored(&mut self, x: &mut [f64]) {

@@ -31,19 +31,15 @@ jax.config.update("jax_enable_x64", True)
 
 import moreau  # noqa: E402
 import moreau.jax as mjax  # noqa: E402
+from worker_native import seed_csr  # noqa: E402
 
 
 def seed_solver(n: int):
     """The seed family in slack form: rows [sum(x) + s0 = 1 (zero); -x + s = 0 (nonneg)]."""
-    P_ip = np.arange(n + 1, dtype=np.int64)
-    P_ix = np.arange(n, dtype=np.int64)
-    A_ip = np.concatenate([[0, n], n + 1 + np.arange(n)]).astype(np.int64)
-    A_ix = np.concatenate([np.arange(n), np.arange(n)]).astype(np.int64)
-    A = np.concatenate([np.ones(n), -np.ones(n)])
-    b = np.concatenate([[1.0], np.zeros(n)])
+    P_ip, P_ix, A_ip, A_ix, P, A, b = seed_csr(n)
     cones = moreau.Cones(num_zero_cones=1, num_nonneg_cones=n)
     solver = mjax.Solver(n, n + 1, P_ip, P_ix, A_ip, A_ix, cones, moreau.Settings())
-    return solver, jnp.ones(n), jnp.asarray(A), jnp.asarray(b)
+    return solver, jnp.asarray(P), jnp.asarray(A), jnp.asarray(b)
 
 
 def timeit(fn, args, repeats: int):

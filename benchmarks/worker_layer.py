@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 import traceback
 
 import numpy as np
@@ -34,19 +32,7 @@ jax.config.update("jax_enable_x64", True)
 import cvxpy as cp  # noqa: E402
 from cvxpylayers.jax import CvxpyLayer  # noqa: E402
 
-from worker_native import reference  # noqa: E402
-
-
-def timeit(fn, arg, repeats, budget):
-    jax.block_until_ready(fn(arg))  # compile + warm-up
-    jax.block_until_ready(fn(arg))
-    times = []
-    t_start = time.perf_counter()
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - t_start < budget):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(arg))
-        times.append(time.perf_counter() - t0)
-    return {"median_s": statistics.median(times), "min_s": min(times), "reps": len(times)}
+from worker_native import reference, timeit  # noqa: E402
 
 
 def _version(version, pkg):

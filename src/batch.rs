@@ -143,12 +143,10 @@ impl Family {
 
     fn element<'a>(&self, v: &BatchValues<'a>, k: usize) -> (ProblemValues<'a>, Option<WarmStart<'a>>) {
         let (n, m) = (self.pattern.n, self.pattern.m);
-        let (np, na) = (self.pattern.p.nnz(), self.pattern.a.nnz());
-        let kp = if v.p_rows == 1 { 0 } else { k };
-        let ka = if v.a_rows == 1 { 0 } else { k };
+        let (p, a) = self.element_matrices(v, k);
         let values = ProblemValues {
-            p: &v.p[kp * np..(kp + 1) * np],
-            a: &v.a[ka * na..(ka + 1) * na],
+            p,
+            a,
             q: &v.q[k * n..(k + 1) * n],
             b: &v.b[k * m..(k + 1) * m],
         };
@@ -160,21 +158,17 @@ impl Family {
         (values, warm)
     }
 
+    /// P and A values of element k (row 0 when shared by the batch).
+    pub fn element_matrices<'a>(&self, v: &BatchValues<'a>, k: usize) -> (&'a [f64], &'a [f64]) {
+        (
+            batch_row(v.p, v.p_rows, k, self.pattern.p.nnz()),
+            batch_row(v.a, v.a_rows, k, self.pattern.a.nnz()),
+        )
+    }
+
     /// Solve every element; element k's result is at index k.  Validates first.
     pub fn solve_batch(&self, v: &BatchValues<'_>, settings: &Settings) -> Result<Vec<SolveResult>, SolverError> {
         self.validate(v)?;
-        let run = || {
-            (0..v.batch)
-                .into_par_iter()
-                .map_init(
-                    || Workspace::new(&self.pattern, &self.symbolic),
-                    |ws, k| {
-                        let (values, warm) = self.element(v, k);
-                        self.solve_one(settings, values, warm, ws)
-                    },
-                )
-                .collect::<Vec<_>>()
-        };
         if v.batch <= 1 {
             let mut ws = Workspace::new(&self.pattern, &self.symbolic);
             return Ok((0..v.batch)
@@ -184,14 +178,37 @@ impl Family {
                 })
                 .collect());
         }
-        if settings.num_threads == 0 {
-            Ok(run())
-        } else {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(settings.num_threads)
-                .build()
-                .map_err(|e| SolverError::Internal(format!("could not start thread pool: {e}")))?;
-            Ok(pool.install(run))
-        }
+        in_thread_pool(settings, || {
+            (0..v.batch)
+                .into_par_iter()
+                .map_init(
+                    || Workspace::new(&self.pattern, &self.symbolic),
+                    |ws, k| {
+                        let (values, warm) = self.element(v, k);
+                        self.solve_one(settings, values, warm, ws)
+                    },
+                )
+                .collect()
+        })
     }
+}
+
+/// Row k of a row-major batch of `width`-wide rows, or row 0 when `rows == 1`
+/// (an operand shared by every element).
+pub fn batch_row(values: &[f64], rows: usize, k: usize, width: usize) -> &[f64] {
+    let k = if rows == 1 { 0 } else { k };
+    &values[k * width..(k + 1) * width]
+}
+
+/// Run `op` on rayon threads: the global pool when `settings.num_threads` is 0,
+/// else a pool of that many threads.
+pub fn in_thread_pool<R: Send>(settings: &Settings, op: impl FnOnce() -> R + Send) -> Result<R, SolverError> {
+    if settings.num_threads == 0 {
+        return Ok(op());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(settings.num_threads)
+        .build()
+        .map_err(|e| SolverError::Internal(format!("could not start thread pool: {e}")))?;
+    Ok(pool.install(op))
 }

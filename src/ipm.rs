@@ -275,7 +275,6 @@ impl<'a> State<'a> {
 /// primal-dual to the dual scaling (Clarabel's min_switch_step_length).
 const MIN_SWITCH_STEP_LENGTH: f64 = 0.1;
 
-
 /// Solve one problem.  `values` are the user's (unscaled) data.
 pub fn solve(
     pattern: &ProblemPattern,
@@ -329,7 +328,7 @@ pub fn solve(
         ktratio: settings.reduced_tol_ktratio,
     };
 
-    let init_ok = initialize(&mut st, ws, settings, &ksettings, warm, symmetric);
+    let init_ok = initialize(&mut st, ws, &ksettings, warm, symmetric);
 
     let mut rx = vec![0.0; n];
     let mut rz = vec![0.0; m];
@@ -544,7 +543,6 @@ pub fn solve(
 fn initialize(
     st: &mut State<'_>,
     ws: &mut Workspace,
-    settings: &Settings,
     ksettings: &KktSettings,
     warm: Option<WarmStart<'_>>,
     symmetric: bool,
@@ -583,7 +581,6 @@ fn initialize(
     }
     let mut rhs = vec![0.0; n + m];
     let mut sol = vec![0.0; n + m];
-    let _ = settings;
     if st.p.iter().all(|&v| v == 0.0) {
         // LP (as Clarabel): x and s from [0 A'; A -I][x; -s] = [0; b] (the
         // least-norm s with Ax + s = b), and z from the rhs [-q; 0].

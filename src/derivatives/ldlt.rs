@@ -25,7 +25,7 @@ use faer::sparse::linalg::cholesky::{
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
 use faer::{Conj, MatMut, Par, Side, Spec};
 
-use super::system::DerivSymbolic;
+use super::system::{assemble_v_columns, DerivSymbolic};
 use crate::problem::ProblemPattern;
 
 /// Upper-triangle CSC pattern of K and its symbolic LDL^T.
@@ -103,7 +103,6 @@ impl<'s> SymSystem<'s> {
         static_reg: f64,
     ) -> Option<Self> {
         let n = sym.n;
-        let dim = sym.dim();
         // N per block (eigen-decomposition of the dense blocks)
         let mut null_proj = vec![0.0; sym.d_len];
         for b in &sym.blocks {
@@ -138,34 +137,16 @@ impl<'s> SymSystem<'s> {
                 }
             }
         }
-        let mut where_row = vec![usize::MAX; dim];
-        let mut col = n;
-        for b in &sym.blocks {
-            for c in 0..b.dim {
-                let (lo, hi) = (ss.col_ptr[col], ss.col_ptr[col + 1]);
-                for t in lo..hi {
-                    where_row[ss.row_idx[t]] = t;
+        // v columns: (A'D)[:, c] on the x rows, (D(D - I) - N)[r, c] for r <= c
+        assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, |b, c, where_row, values| {
+            for r in 0..=c {
+                let mut acc = -d[b.offset + r * b.dim + c] - null_proj[b.offset + r * b.dim + c];
+                for k in 0..b.dim {
+                    acc += d[b.offset + r * b.dim + k] * d[b.offset + k * b.dim + c];
                 }
-                for i in 0..b.dim {
-                    let dic = d[b.offset + i * b.dim + c];
-                    if dic != 0.0 {
-                        let r = b.start + i;
-                        for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
-                            values[where_row[pattern.a.indices[k]]] += a[k] * dic;
-                        }
-                    }
-                }
-                // (D(D - I) - N)[r, c] for r <= c
-                for r in 0..=c {
-                    let mut acc = -d[b.offset + r * b.dim + c] - null_proj[b.offset + r * b.dim + c];
-                    for k in 0..b.dim {
-                        acc += d[b.offset + r * b.dim + k] * d[b.offset + k * b.dim + c];
-                    }
-                    values[where_row[n + b.start + r]] = acc;
-                }
-                col += 1;
+                values[where_row[n + b.start + r]] = acc;
             }
-        }
+        });
         let params: Spec<LdltParams, f64> = Default::default();
         let req = StackReq::any_of(&[
             ss.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),

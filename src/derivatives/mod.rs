@@ -23,7 +23,7 @@ pub mod system;
 
 use rayon::prelude::*;
 
-use crate::batch::{BatchValues, Family};
+use crate::batch::{batch_row, in_thread_pool, BatchValues, Family};
 use crate::error::SolverError;
 use crate::problem::{check_finite, ProblemPattern};
 use crate::settings::Settings;
@@ -234,15 +234,7 @@ impl Family {
         if batch <= 1 {
             return Ok((0..batch).map(f).collect());
         }
-        if settings.num_threads == 0 {
-            Ok((0..batch).into_par_iter().map(f).collect())
-        } else {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(settings.num_threads)
-                .build()
-                .map_err(|e| SolverError::Internal(format!("could not start thread pool: {e}")))?;
-            Ok(pool.install(|| (0..batch).into_par_iter().map(f).collect()))
-        }
+        in_thread_pool(settings, || (0..batch).into_par_iter().map(f).collect())
     }
 
     /// Vector-Jacobian products for a batch: cotangents of (x, z, s) to gradients of
@@ -287,7 +279,7 @@ impl Family {
                 }
                 return (dp, da, dq, db);
             }
-            let (p, a) = element_matrices(v, k, np, na);
+            let (p, a) = self.element_matrices(v, k);
             let x = &sol.x[k * n..(k + 1) * n];
             let z = &sol.z[k * m..(k + 1) * m];
             let s = &sol.s[k * m..(k + 1) * m];
@@ -374,14 +366,12 @@ impl Family {
                 }
                 return (dx, dz, ds);
             }
-            let (p, a) = element_matrices(v, k, np, na);
+            let (p, a) = self.element_matrices(v, k);
             let x = &sol.x[k * n..(k + 1) * n];
             let z = &sol.z[k * m..(k + 1) * m];
             let s = &sol.s[k * m..(k + 1) * m];
-            let kp = if tan.dp_rows == 1 { 0 } else { k };
-            let ka = if tan.da_rows == 1 { 0 } else { k };
-            let tp = &tan.dp[kp * np..(kp + 1) * np];
-            let ta = &tan.da[ka * na..(ka + 1) * na];
+            let tp = batch_row(tan.dp, tan.dp_rows, k, np);
+            let ta = batch_row(tan.da, tan.da_rows, k, na);
             let mut el = Element::new(sym, pattern, p, a, z, s, static_reg);
             // rhs = -[dP x + dA' z + dq; dA x - db], dP symmetrized over mirror pairs
             let mut rhs = vec![0.0; n + m];
@@ -411,12 +401,6 @@ impl Family {
         }
         Ok(())
     }
-}
-
-fn element_matrices<'a>(v: &BatchValues<'a>, k: usize, np: usize, na: usize) -> (&'a [f64], &'a [f64]) {
-    let kp = if v.p_rows == 1 { 0 } else { k };
-    let ka = if v.a_rows == 1 { 0 } else { k };
-    (&v.p[kp * np..(kp + 1) * np], &v.a[ka * na..(ka + 1) * na])
 }
 
 #[cfg(test)]

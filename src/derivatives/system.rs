@@ -166,6 +166,42 @@ impl DerivSymbolic {
     }
 }
 
+/// Fill the v columns (one per row of A, block by block, starting at column n) of
+/// M or of its symmetric form, whose CSC pattern is `(col_ptr, row_idx)`: the x rows
+/// of column c of block b get (A'D)[:, c], then `block_rows(b, c, where_row, values)`
+/// writes the block's own rows, with `where_row[row]` the position of `row` in the
+/// current column.
+pub fn assemble_v_columns(
+    sym: &DerivSymbolic,
+    pattern: &ProblemPattern,
+    a: &[f64],
+    d: &[f64],
+    (col_ptr, row_idx): (&[usize], &[usize]),
+    values: &mut [f64],
+    mut block_rows: impl FnMut(&Block, usize, &[usize], &mut [f64]),
+) {
+    let mut where_row = vec![usize::MAX; sym.dim()];
+    let mut col = sym.n;
+    for b in &sym.blocks {
+        for c in 0..b.dim {
+            for t in col_ptr[col]..col_ptr[col + 1] {
+                where_row[row_idx[t]] = t;
+            }
+            for i in 0..b.dim {
+                let dic = d[b.offset + i * b.dim + c];
+                if dic != 0.0 {
+                    let r = b.start + i;
+                    for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
+                        values[where_row[pattern.a.indices[k]]] += a[k] * dic;
+                    }
+                }
+            }
+            block_rows(b, c, &where_row, values);
+            col += 1;
+        }
+    }
+}
+
 /// Numeric values of M for one element, plus its LU (when it succeeded).
 pub struct Jacobian<'s> {
     pub sym: &'s DerivSymbolic,
@@ -190,28 +226,13 @@ impl<'s> Jacobian<'s> {
                 pos += 1;
             }
         }
-        // v columns: scatter through a row -> position map of the current column
-        let mut where_row = vec![usize::MAX; sym.dim()];
-        let mut col = n;
-        for b in &sym.blocks {
-            for c in 0..b.dim {
-                let (lo, hi) = (sym.col_ptr[col], sym.col_ptr[col + 1]);
-                for t in lo..hi {
-                    where_row[sym.row_idx[t]] = t;
-                }
-                for i in 0..b.dim {
-                    let dic = d[b.offset + i * b.dim + c];
-                    let r = b.start + i;
-                    if dic != 0.0 {
-                        for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
-                            values[where_row[pattern.a.indices[k]]] += a[k] * dic;
-                        }
-                    }
-                    values[where_row[n + r]] = dic - if i == c { 1.0 } else { 0.0 };
-                }
-                col += 1;
+        // v columns: (A'D)[:, c] on the x rows, (D - I)[:, c] on the block's rows
+        assemble_v_columns(sym, pattern, a, d, (&sym.col_ptr, &sym.row_idx), &mut values, |b, c, where_row, values| {
+            for i in 0..b.dim {
+                let dic = d[b.offset + i * b.dim + c];
+                values[where_row[n + b.start + i]] = dic - if i == c { 1.0 } else { 0.0 };
             }
-        }
+        });
         let lu = sym.lu().and_then(|symbolic| {
             let mat = SparseColMatRef::new(
                 SymbolicSparseColMatRef::new_checked(sym.dim(), sym.dim(), &sym.col_ptr, None, &sym.row_idx),

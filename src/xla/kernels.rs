@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::registry::{self, Entry};
 use super::Kind;
-use crate::batch::BatchValues;
+use crate::batch::{batch_row, BatchValues};
 use crate::derivatives::{BatchCotangent, BatchGradOut, BatchSolution, BatchTangent, BatchTangentOut};
 use crate::error::SolverError;
 use crate::status::SolverStatus;
@@ -118,8 +118,7 @@ pub fn run(call: &Call<'_>, pattern_id: i64, settings: &str, outs: &mut [&mut [f
 /// (forward) or NaN derivatives, like any element the solver fails on.
 fn mark_nonfinite(bad: &mut [bool], data: &[f64], rows: usize, width: usize) {
     for k in 0..bad.len() {
-        let r = if rows == 1 { 0 } else { k };
-        if data[r * width..(r + 1) * width].iter().any(|v| !v.is_finite()) {
+        if batch_row(data, rows, k, width).iter().any(|v| !v.is_finite()) {
             bad[k] = true;
         }
     }

@@ -187,26 +187,25 @@ def _wrap_parse_args(inner):
     return parse_args
 
 
-def patch_cvxpylayers_interfaces(module: Any = None) -> bool:
-    """Wrap ``cvxpylayers.interfaces.get_solver_ctx`` (see the note above)."""
-    module = module if module is not None else sys.modules.get(CVXPYLAYERS_INTERFACES)
-    fn = getattr(module, "get_solver_ctx", None) if module is not None else None
+def _wrap_in_module(module_name: str, attr: str, wrap: Callable[[Any], Any], module: Any) -> bool:
+    """Replace ``module.attr`` by ``wrap(module.attr)`` once; False if not loaded."""
+    module = module if module is not None else sys.modules.get(module_name)
+    fn = getattr(module, attr, None) if module is not None else None
     if fn is None:
         return False
     if not getattr(fn, _WRAPPED_ATTR, False):
-        module.get_solver_ctx = _wrap_get_solver_ctx(fn)
+        setattr(module, attr, wrap(fn))
     return True
+
+
+def patch_cvxpylayers_interfaces(module: Any = None) -> bool:
+    """Wrap ``cvxpylayers.interfaces.get_solver_ctx`` (see the note above)."""
+    return _wrap_in_module(CVXPYLAYERS_INTERFACES, "get_solver_ctx", _wrap_get_solver_ctx, module)
 
 
 def patch_cvxpylayers_parse_args(module: Any = None) -> bool:
     """Wrap ``cvxpylayers.utils.parse_args.parse_args`` (see the note above)."""
-    module = module if module is not None else sys.modules.get(CVXPYLAYERS_PARSE_ARGS)
-    fn = getattr(module, "parse_args", None) if module is not None else None
-    if fn is None:
-        return False
-    if not getattr(fn, _WRAPPED_ATTR, False):
-        module.parse_args = _wrap_parse_args(fn)
-    return True
+    return _wrap_in_module(CVXPYLAYERS_PARSE_ARGS, "parse_args", _wrap_parse_args, module)
 
 
 def cvxpylayers_patched() -> bool:

@@ -133,6 +133,10 @@ def _lift(cones: Cones, n: int, m: int, A_ip: np.ndarray, A_ix: np.ndarray):
     return lift, lift.native_cones, lift.m, lift.A_ip, lift.A_ix
 
 
+# The order in which the native vjp / jvp take the grad state.
+_GRAD_STATE_KEYS = ("P", "A", "q", "b", "x", "z", "s", "status")
+
+
 def _grad_state(settings: Settings, P, A, q, b, res) -> Optional[Dict[str, np.ndarray]]:
     """What backward()/jvp() need after a solve: the values and the solution."""
     if not settings.enable_grad:
@@ -165,12 +169,42 @@ def _require_grad_state(state, settings: Settings, what: str, lift=None):
 def _batched_arg(name, value, B, width, allow_shared=False):
     """(B, width) float64 C-contiguous array from (width,) [B == 1 or shared] or (B, width)."""
     shapes = [(B, width), (width,)] if (B == 1 or allow_shared) else [(B, width)]
-    if allow_shared:
+    if allow_shared and B != 1:
         shapes.append((1, width))
     arr = as_float_array(name, value, shapes=shapes)
     if arr.ndim == 1:
         arr = arr[None, :] if allow_shared else arr.reshape(B, width)
     return np.ascontiguousarray(arr)
+
+
+_VJP_KEYS = ("dq", "db", "dP_values", "dA_values")
+_JVP_KEYS = ("dx", "dz", "ds")
+
+
+def _native_vjp(holder, st, n: int, m: int, dx, dz, ds) -> Dict[str, np.ndarray]:
+    """VJP through the solve stored in the grad state ``st`` (B elements, B rows out)."""
+    B = st["q"].shape[0]
+    cot = (
+        _batched_arg("dx", dx, B, n),
+        _batched_arg("dz", np.zeros((B, m)) if dz is None else dz, B, m),
+        _batched_arg("ds", np.zeros((B, m)) if ds is None else ds, B, m),
+    )
+    out = holder.get().vjp(*(st[k] for k in _GRAD_STATE_KEYS), *cot)
+    return {k: np.asarray(out[k]) for k in _VJP_KEYS}
+
+
+def _native_jvp(holder, st, n: int, m: int, dP_values, dA_values, dq, db) -> Dict[str, np.ndarray]:
+    """JVP through the solve stored in ``st``; P / A tangents may be shared (1 row)."""
+    B = st["q"].shape[0]
+    nP, nA = st["P"].shape[1], st["A"].shape[1]
+    tan = (
+        _batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, B, nP, allow_shared=True),
+        _batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, B, nA, allow_shared=True),
+        _batched_arg("dq", np.zeros((B, n)) if dq is None else dq, B, n),
+        _batched_arg("db", np.zeros((B, m)) if db is None else db, B, m),
+    )
+    out = holder.get().jvp(*(st[k] for k in _GRAD_STATE_KEYS), *tan)
+    return {k: np.asarray(out[k]) for k in _JVP_KEYS}
 
 
 def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
@@ -291,16 +325,8 @@ class Solver:
         did not end Solved / AlmostSolved, every gradient is NaN.
         """
         st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
-        n, m = self._n, self._m
-        cot = {
-            "dx": _batched_arg("dx", dx, 1, n),
-            "dz": _batched_arg("dz", np.zeros(m) if dz is None else dz, 1, m),
-            "ds": _batched_arg("ds", np.zeros(m) if ds is None else ds, 1, m),
-        }
-        native = self._holder.get()
-        out = native.vjp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"],
-                         cot["dx"], cot["dz"], cot["ds"])
-        return {k: np.asarray(out[k][0]) for k in ("dq", "db", "dP_values", "dA_values")}
+        out = _native_vjp(self._holder, st, self._n, self._m, dx, dz, ds)
+        return {k: v[0] for k, v in out.items()}
 
     def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
         """Directional derivative of the last solve's (x, z, s) (Jacobian-vector product).
@@ -312,17 +338,8 @@ class Solver:
         Same requirements and NaN rule as backward().
         """
         st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
-        n, m = self._n, self._m
-        nP, nA = st["P"].shape[1], st["A"].shape[1]
-        tan = (
-            _batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, 1, nP),
-            _batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, 1, nA),
-            _batched_arg("dq", np.zeros(n) if dq is None else dq, 1, n),
-            _batched_arg("db", np.zeros(m) if db is None else db, 1, m),
-        )
-        native = self._holder.get()
-        out = native.jvp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"], *tan)
-        return {k: np.asarray(out[k][0]) for k in ("dx", "dz", "ds")}
+        out = _native_jvp(self._holder, st, self._n, self._m, dP_values, dA_values, dq, db)
+        return {k: v[0] for k, v in out.items()}
 
     @property
     def n(self) -> int:
@@ -532,15 +549,7 @@ class CompiledSolver:
         Needs ``settings.enable_grad = True`` and a prior solve().
         """
         st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
-        B, n, m = st["q"].shape[0], self._n, self._m
-        cot = (
-            _batched_arg("dx", dx, B, n),
-            _batched_arg("dz", np.zeros((B, m)) if dz is None else dz, B, m),
-            _batched_arg("ds", np.zeros((B, m)) if ds is None else ds, B, m),
-        )
-        native = self._holder.get()
-        out = native.vjp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"], *cot)
-        return {k: np.asarray(out[k]) for k in ("dq", "db", "dP_values", "dA_values")}
+        return _native_vjp(self._holder, st, self._n, self._m, dx, dz, ds)
 
     def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
         """Batched jvp() through the last solve(): tangents ``dP_values`` /
@@ -548,17 +557,7 @@ class CompiledSolver:
         (B, m) (None means zero). Returns ``dx`` (B, n), ``dz`` (B, m), ``ds`` (B, m).
         """
         st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
-        B, n, m = st["q"].shape[0], self._n, self._m
-        nP, nA = self._nnz_P, self._nnz_A
-        tan = (
-            _batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, B, nP, allow_shared=True),
-            _batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, B, nA, allow_shared=True),
-            _batched_arg("dq", np.zeros((B, n)) if dq is None else dq, B, n),
-            _batched_arg("db", np.zeros((B, m)) if db is None else db, B, m),
-        )
-        native = self._holder.get()
-        out = native.jvp(st["P"], st["A"], st["q"], st["b"], st["x"], st["z"], st["s"], st["status"], *tan)
-        return {k: np.asarray(out[k]) for k in ("dx", "dz", "ds")}
+        return _native_jvp(self._holder, st, self._n, self._m, dP_values, dA_values, dq, db)
 
     @property
     def batch_size(self) -> int:

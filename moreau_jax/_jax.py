@@ -30,6 +30,15 @@ per-element gradients over that dimension.  Elements that are not solved
 (status other than Solved/AlmostSolved) get NaN derivatives; their status is in
 ``info``.
 
+Precision: the solver computes in float64; operands may be float32 or float64
+in any mix (float16/bfloat16 are widened to float32 and integers converted, in
+JAX, before the call).  The handlers take float32 and float64 buffers and
+convert in Rust, so with ``jax_enable_x64`` off (no float64 in XLA) everything
+works the same.  x, z, s and the floating info fields come back in
+``jnp.result_type`` of the floating operands; every tangent / cotangent has
+the dtype of its own primal (the JVP/VJP calls write each result buffer in its
+operand's dtype).  ``jax_enable_x64`` is never read or changed here.
+
 P: the solve uses the symmetric part of the given values, ``(P + P')/2`` on the
 full pattern (an upper-triangular pattern is mirrored), so any P_values --
 including a one-entry perturbation -- define a valid problem and the
@@ -88,11 +97,24 @@ def _register_targets() -> None:
 
 
 class JaxSolution(NamedTuple):
-    """Primal x (n,), dual z (m,), slack s (m,) (leading batch axes under vmap)."""
+    """Primal x (n,), dual z (m,), slack s (m,) (leading batch axes under vmap),
+    and z_x, the duals of direct cones: zero-length (no direct cones in the JAX
+    path), kept as the 4th field like Moreau's so pytrees match."""
 
     x: jax.Array
     z: jax.Array
     s: jax.Array
+    z_x: Optional[jax.Array] = None
+
+    def to_warm_start(self) -> WarmStart:
+        """A WarmStart (NumPy float64 arrays) from this solution."""
+        zx = None if self.z_x is None else np.asarray(self.z_x, dtype=np.float64)
+        return WarmStart(
+            x=np.asarray(self.x, dtype=np.float64),
+            z=np.asarray(self.z, dtype=np.float64),
+            s=np.asarray(self.s, dtype=np.float64),
+            z_x=zx,
+        )
 
 
 class JaxSolveInfo(NamedTuple):
@@ -114,6 +136,7 @@ class _Config:
     nnz_p: int
     nnz_a: int
     settings: str
+    dtype: str = "float64"  # of x, z, s, info and their tangents: float32 or float64
 
     def attrs(self) -> dict:
         return {"pattern_id": np.int64(self.pattern_id), "settings": self.settings}
@@ -124,30 +147,28 @@ def _lead(*arrays) -> Tuple[int, ...]:
     return tuple(np.broadcast_shapes(*(tuple(a.shape[:-1]) for a in arrays)))
 
 
-def _f64(shape) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct(tuple(shape), jnp.float64)
+def _out(shape, dtype) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(tuple(shape), dtype)
 
 
 def _forward(cfg: _Config, P, A, q, b, *warm):
-    lead = _lead(P, A, q, b, *warm)
-    out = (_f64(lead + (cfg.n,)), _f64(lead + (cfg.m,)), _f64(lead + (cfg.m,)), _f64(lead + (INFO_WIDTH,)))
+    lead, dt = _lead(P, A, q, b, *warm), cfg.dtype
+    out = (_out(lead + (cfg.n,), dt), _out(lead + (cfg.m,), dt), _out(lead + (cfg.m,), dt),
+           _out(lead + (INFO_WIDTH,), dt))
     return jax.ffi.ffi_call("moreau_solve", out, vmap_method="expand_dims")(P, A, q, b, *warm, **cfg.attrs())
 
 
 def _jvp_call(cfg: _Config, *args):
-    lead = _lead(*args)
-    out = (_f64(lead + (cfg.n,)), _f64(lead + (cfg.m,)), _f64(lead + (cfg.m,)))
+    lead, dt = _lead(*args), cfg.dtype
+    out = (_out(lead + (cfg.n,), dt), _out(lead + (cfg.m,), dt), _out(lead + (cfg.m,), dt))
     return jax.ffi.ffi_call("moreau_jvp", out, vmap_method="expand_dims")(*args, **cfg.attrs())
 
 
-def _vjp_call(cfg: _Config, *args):
+def _vjp_call(cfg: _Config, dtypes, *args):
+    """Gradients of (P, A, q, b), each in the dtype given for it (its primal's)."""
     lead = _lead(*args)
-    out = (
-        _f64(lead + (cfg.nnz_p,)),
-        _f64(lead + (cfg.nnz_a,)),
-        _f64(lead + (cfg.n,)),
-        _f64(lead + (cfg.m,)),
-    )
+    widths = (cfg.nnz_p, cfg.nnz_a, cfg.n, cfg.m)
+    out = tuple(_out(lead + (w,), d) for w, d in zip(widths, dtypes))
     return jax.ffi.ffi_call("moreau_vjp", out, vmap_method="expand_dims")(*args, **cfg.attrs())
 
 
@@ -159,11 +180,11 @@ moreau_jvp_p.multiple_results = True
 
 
 def _jvp_abstract(*args, cfg):
-    lead = _lead(*args)
+    lead, dt = _lead(*args), cfg.dtype
     return (
-        jax.core.ShapedArray(lead + (cfg.n,), jnp.float64),
-        jax.core.ShapedArray(lead + (cfg.m,), jnp.float64),
-        jax.core.ShapedArray(lead + (cfg.m,), jnp.float64),
+        jax.core.ShapedArray(lead + (cfg.n,), dt),
+        jax.core.ShapedArray(lead + (cfg.m,), dt),
+        jax.core.ShapedArray(lead + (cfg.m,), dt),
     )
 
 
@@ -191,7 +212,9 @@ def _jvp_transpose(cts, *args, cfg):
     if any(ad.is_undefined_primal(r) for r in res):
         raise NotImplementedError("moreau: derivatives of second order are not supported")
     cts = [ad.instantiate_zeros(c) for c in cts]
-    grads = _vjp_call(cfg, *res, *cts)
+    # Each gradient in its tangent's dtype (a float32 q next to float64 P: float32).
+    dtypes = [(t.aval if ad.is_undefined_primal(t) else jax.core.get_aval(t)).dtype for t in tans]
+    grads = _vjp_call(cfg, dtypes, *res, *cts)
     out = [None] * _N_RES
     for t, g in zip(tans, grads):
         out.append(_sum_to(g, t.aval.shape) if ad.is_undefined_primal(t) else None)
@@ -308,21 +331,45 @@ def _checked_settings(text: str) -> str:
     return text
 
 
+_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _as_operand(name: str, value: Any, width: int, what: str):
+    """A real 1-D JAX array of ``width`` values, in its own dtype (cast later)."""
     arr = jnp.asarray(value)
-    if arr.dtype != jnp.float64:
-        if arr.dtype in (jnp.float32, jnp.float16, jnp.bfloat16) or not jax.config.jax_enable_x64:
-            raise TypeError(
-                f"{name} has dtype {arr.dtype}, but the moreau solver works in float64. Enable "
-                f"64-bit JAX with jax.config.update('jax_enable_x64', True) (before creating "
-                f"arrays) and pass float64 arrays."
-            )
-        if not jnp.issubdtype(arr.dtype, jnp.number) or jnp.issubdtype(arr.dtype, jnp.complexfloating):
-            raise TypeError(f"{name} must be a real float64 array, got dtype {arr.dtype}.")
-        arr = arr.astype(jnp.float64)  # integers convert exactly
+    if arr.dtype == jnp.bool_ or not jnp.issubdtype(arr.dtype, jnp.number) \
+            or jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must be a real floating-point array, got dtype {arr.dtype}.")
     if arr.shape != (width,):
         raise ValueError(f"{name} has shape {arr.shape}, expected ({width},) ({what}).")
     return arr
+
+
+def _precision(*arrays):
+    """(result dtype, call dtype): outputs come back in ``jnp.result_type`` of the
+    floating operands (the default float dtype if there are none); the custom
+    calls run in that dtype when it is float32/float64, else in float32."""
+    floats = [a for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
+    result = np.dtype(jnp.result_type(*floats) if floats else jnp.result_type(float))
+    return result, (result if result in _NATIVE_FLOATS else np.dtype(np.float32))
+
+
+def _to_call_dtype(arr, call_dtype):
+    """float32/float64 operands go to the handlers as they are (Rust widens float32);
+    float16/bfloat16 and integers are converted to the call dtype first."""
+    return arr if arr.dtype in _NATIVE_FLOATS else arr.astype(call_dtype)
+
+
+def _check_b_pattern(pattern: Any, m: int) -> Optional[list]:
+    """Moreau's ``b_sparsity_pattern``: None or m booleans (which b entries may be nonzero)."""
+    if pattern is None:
+        return None
+    arr = np.asarray(pattern)
+    if arr.shape != (m,):
+        raise ValueError(f"b_sparsity_pattern has shape {arr.shape}, expected ({m},) (one flag per row of A).")
+    if arr.dtype != np.bool_ and not np.all((arr == 0) | (arr == 1)):
+        raise TypeError("b_sparsity_pattern must hold booleans (True where b may be nonzero).")
+    return [bool(v) for v in arr]
 
 
 class _SolverImpl:
@@ -332,60 +379,69 @@ class _SolverImpl:
         self._owner = owner
         self._pending_warm_start: Optional[dict] = None
 
-    def _config(self) -> _Config:
+    def _config(self, dtype) -> _Config:
         o = self._owner
         # device="cuda" without a CUDA backend: a RuntimeError naming the device,
         # never a silent CPU solve (settings can change per call: checked at trace).
         resolve_device(o._settings.device)
         text = _checked_settings(_encode_settings(o._settings))
-        return _Config(o._pattern_id, o._n, o._m, o._nnz_p_full, o._nnz_a, text)
+        return _Config(o._pattern_id, o._n, o._m, o._nnz_p_full, o._nnz_a, text, np.dtype(dtype).name)
 
     def _prepare(self, P_values, A_values, q, b):
+        """Checked operands in the call dtype, and (result dtype, call dtype)."""
         o = self._owner
         P = _as_operand("P_values", P_values, o._nnz_p, "nnz of the P pattern")
         A = _as_operand("A_values", A_values, o._nnz_a, "nnz of the A pattern")
         q = _as_operand("q", q, o._n, "n")
         b = _as_operand("b", b, o._m, "m")
+        result, call = _precision(P, A, q, b)
+        P, A, q, b = (_to_call_dtype(v, call) for v in (P, A, q, b))
         if o._nnz_p_full:
             P = 0.5 * (P[o._src_a] + P[o._src_b])
         else:
-            P = jnp.zeros((0,), jnp.float64)
-        return P, A, q, b
+            P = jnp.zeros((0,), P.dtype)
+        return (P, A, q, b), result, call
 
-    def _finish(self, out):
+    def _warm(self, call, warm_x, warm_z, warm_s, warm_z_x=None):
+        o = self._owner
+        if warm_z_x is not None:
+            # Duals of direct cones: none in the JAX path, so only the empty array fits.
+            _as_operand("warm_z_x", warm_z_x, 0, "no direct cones")
+        return tuple(
+            _to_call_dtype(_as_operand(name, v, w, what), call)
+            for name, v, w, what in (("warm_x", warm_x, o._n, "n"), ("warm_z", warm_z, o._m, "m"),
+                                     ("warm_s", warm_s, o._m, "m"))
+        )
+
+    def _finish(self, out, result):
+        cast = lambda v: v if v.dtype == result else v.astype(result)  # float16/bfloat16 callers
         x, z, s, info = out
-        sol = JaxSolution(x, z, s)
-        meta = JaxSolveInfo(info[..., 0].astype(jnp.int32), info[..., 1].astype(jnp.int32), info[..., 2], info[..., 3])
+        x, z, s = cast(x), cast(z), cast(s)
+        sol = JaxSolution(x, z, s, jnp.zeros(x.shape[:-1] + (0,), result))
+        meta = JaxSolveInfo(info[..., 0].astype(jnp.int32), info[..., 1].astype(jnp.int32),
+                            cast(info[..., 2]), cast(info[..., 3]))
         self._owner._record_info(meta)
         return sol, meta
 
     def solve(self, P_values, A_values, q, b):
         """(solution, info) for one problem; traceable under jit / vmap / grad."""
         _register_targets()
-        args = self._prepare(P_values, A_values, q, b)
+        args, result, call = self._prepare(P_values, A_values, q, b)
         warm = ()
         pending = self._pending_warm_start
         # The side channel holds NumPy arrays; only unbatched ones (n,) can be used here.
         if pending is not None and np.ndim(pending.get("warm_x")) == 1:
-            o = self._owner
-            warm = (
-                _as_operand("warm_x", pending["warm_x"], o._n, "n"),
-                _as_operand("warm_z", pending["warm_z"], o._m, "m"),
-                _as_operand("warm_s", pending["warm_s"], o._m, "m"),
-            )
-        return self._finish(_solve(self._config(), *args, *warm))
+            warm = self._warm(call, pending["warm_x"], pending["warm_z"], pending["warm_s"])
+        return self._finish(_solve(self._config(call), *args, *warm), result)
 
-    def solve_warm(self, P_values, A_values, q, b, warm_x, warm_z, warm_s):
-        """Like ``solve``, starting the interior-point method from (x, z, s)."""
+    def solve_warm(self, P_values, A_values, q, b, warm_x, warm_z, warm_s, warm_z_x=None):
+        """Like ``solve``, starting the interior-point method from (x, z, s).
+        ``warm_z_x`` (Moreau's 8th operand, duals of direct cones) may be given:
+        it must be empty here (the JAX path has no direct cones)."""
         _register_targets()
-        o = self._owner
-        args = self._prepare(P_values, A_values, q, b)
-        warm = (
-            _as_operand("warm_x", warm_x, o._n, "n"),
-            _as_operand("warm_z", warm_z, o._m, "m"),
-            _as_operand("warm_s", warm_s, o._m, "m"),
-        )
-        return self._finish(_solve(self._config(), *args, *warm))
+        args, result, call = self._prepare(P_values, A_values, q, b)
+        warm = self._warm(call, warm_x, warm_z, warm_s, warm_z_x)
+        return self._finish(_solve(self._config(call), *args, *warm), result)
 
 
 class Solver:
@@ -398,7 +454,12 @@ class Solver:
     JaxSolution (x, z, s); metadata goes to ``.info`` after an eager solve.
     Works under ``jit``, ``vmap``, ``grad``, ``jvp``/``jacfwd``; ``settings`` is
     read each time a call is traced (a change needs a new trace).
-    All values must be float64 (enable ``jax_enable_x64``).
+    Values may be float32 or float64 (any mix; ``jax_enable_x64`` on or off):
+    the solve runs in float64 and x, z, s come back in the operands' result
+    dtype, each gradient in its input's dtype.  ``jit`` (accepted for Moreau
+    compatibility) has no effect: every call already is a native custom call.
+    ``b_sparsity_pattern`` (length-m booleans, Moreau's hint for chordal
+    decomposition of PSD cones) is checked and kept; it changes nothing here.
     """
 
     def __init__(
@@ -411,6 +472,8 @@ class Solver:
         A_col_indices: Any,
         cones: Any = None,
         settings: Optional[Settings] = None,
+        jit: bool = True,
+        b_sparsity_pattern: Optional[Any] = None,
     ) -> None:
         n, m = int(n), int(m)
         if n < 1 or m < 0:
@@ -418,6 +481,13 @@ class Solver:
         self.__settings = _as_settings(settings)
         resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
+        if self._cones.dir_cones:
+            raise NotImplementedError(
+                "moreau.jax.Solver does not support direct cones (Cones.dir_cones) yet; "
+                "write them as rows of A (slack form) or use the NumPy moreau.Solver."
+            )
+        self._jit = bool(jit)
+        self._b_sparsity_pattern = _check_b_pattern(b_sparsity_pattern, m)
         P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
         A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
         check_cones_match(self._cones, m, f"m = {m}")
@@ -466,7 +536,9 @@ class Solver:
         else:
             if not isinstance(warm_start, (WarmStart, Solution, JaxSolution)):
                 raise TypeError(f"warm_start must be a WarmStart, got {type(warm_start).__name__}.")
-            sol, _ = self._impl.solve_warm(P, A, q, b, warm_start.x, warm_start.z, warm_start.s)
+            sol, _ = self._impl.solve_warm(
+                P, A, q, b, warm_start.x, warm_start.z, warm_start.s, getattr(warm_start, "z_x", None)
+            )
         return sol
 
     def _record_info(self, meta: JaxSolveInfo) -> None:

@@ -237,6 +237,8 @@ class Solver:
         b: Any,
         cones: Optional[Cones] = None,
         settings: Optional[Settings] = None,
+        *,
+        b_sparsity_pattern: Optional[Sequence[bool]] = None,
     ) -> None:
         t0 = time.perf_counter()
         self._settings = _as_settings(settings)
@@ -244,6 +246,11 @@ class Solver:
         q = as_float_array("q", q, shape=(None,), shape_hint=" (a 1-D vector of length n)")
         b = as_float_array("b", b, shape=(None,), shape_hint=" (a 1-D vector of length m)")
         n, m = q.shape[0], b.shape[0]
+        # Moreau's PSD chordal-decomposition hint (it derives it from b here): checked, no effect.
+        if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
+            raise ValueError(
+                f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}."
+            )
         if n == 0:
             raise ValueError("q is empty: the problem needs at least one variable (n >= 1).")
         if A is None:

@@ -1,12 +1,20 @@
 //! Rust side of the XLA FFI custom calls (C++ handlers in `ffi/handlers.cc`).
 //!
 //! The C++ handlers decode XLA's buffers and attributes and call
-//! [`ffi_dispatch`] through a cxx bridge.  Every operand is float64 with the
+//! [`ffi_dispatch`] through a cxx bridge.  Every operand and result is float32
+//! or float64 (any mix; the [`Buf`] carries its element type), with the
 //! same number of leading batch dimensions (jax's `vmap_method="expand_dims"`:
 //! each leading dimension is either the batch size or 1 for an operand that is
 //! not batched along it); outputs carry the full batch dimensions.  Operands
 //! broadcast along every batch dimension are passed to the solver as shared
 //! (one row), so P and A are not copied per element.
+//!
+//! Precision: the solver computes in float64.  float64 buffers are used in
+//! place; a float32 operand is widened once on entry (one pass over the
+//! buffer, shared operands converted once, not per element) and a float32
+//! result is computed in a float64 scratch buffer and rounded once on exit.
+//! With `jax_enable_x64` off XLA holds no float64 buffer at all, so this is
+//! what lets float32 programs call the solver.
 //!
 //! Errors (bad shapes, unknown pattern, a panic) come back as `Err(String)`,
 //! which cxx turns into a C++ exception that the handler maps to an FFI error.
@@ -14,14 +22,17 @@
 mod kernels;
 pub mod registry;
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 #[cxx::bridge(namespace = "moreau_ffi")]
 mod bridge {
-    /// A float64 buffer: address and element count (0 may come with a null address).
+    /// An XLA buffer: address, element count (0 may come with a null
+    /// address) and element type (`DTYPE_F64` or `DTYPE_F32`).
     struct Buf {
         addr: usize,
         len: usize,
+        dtype: u8,
     }
 
     extern "Rust" {
@@ -38,6 +49,11 @@ mod bridge {
 }
 
 pub use bridge::Buf;
+
+/// `Buf::dtype` of a float64 buffer.
+pub const DTYPE_F64: u8 = 0;
+/// `Buf::dtype` of a float32 buffer.
+pub const DTYPE_F32: u8 = 1;
 
 /// Which custom call: the forward solve, the JVP or the VJP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,11 +80,35 @@ fn ffi_dispatch(
     };
     // SAFETY: the handler passes XLA's buffers, valid for the duration of the call;
     // inputs are never written and outputs do not alias inputs.
-    let ins: Vec<&[f64]> = inputs.iter().map(|b| unsafe { as_slice(b) }).collect();
-    let mut outs: Vec<&mut [f64]> = outputs.iter().map(|b| unsafe { as_slice_mut(b) }).collect();
-    let call = kernels::Call { kind, batch, lead, ins: &ins };
-    match catch_unwind(AssertUnwindSafe(|| kernels::run(&call, pattern_id, settings, &mut outs))) {
-        Ok(Ok(())) => Ok(()),
+    let ins: Vec<Cow<'_, [f64]>> = inputs.iter().map(|b| unsafe { input_f64(b) }).collect::<Result<_, _>>()?;
+    let in_refs: Vec<&[f64]> = ins.iter().map(|c| &c[..]).collect();
+    // float32 results are computed into float64 scratch and rounded on exit.
+    let mut scratch: Vec<Vec<f64>> = outputs
+        .iter()
+        .map(|b| if b.dtype == DTYPE_F64 { Vec::new() } else { vec![0.0; b.len] })
+        .collect();
+    for b in outputs {
+        check_dtype(b, "result")?;
+    }
+    let mut outs: Vec<&mut [f64]> = outputs
+        .iter()
+        .zip(scratch.iter_mut())
+        .map(|(b, tmp)| if b.dtype == DTYPE_F64 { unsafe { as_slice_mut::<f64>(b) } } else { &mut tmp[..] })
+        .collect();
+    let call = kernels::Call { kind, batch, lead, ins: &in_refs };
+    let result = catch_unwind(AssertUnwindSafe(|| kernels::run(&call, pattern_id, settings, &mut outs)));
+    drop(outs);
+    match result {
+        Ok(Ok(())) => {
+            for (b, tmp) in outputs.iter().zip(&scratch) {
+                if b.dtype == DTYPE_F32 {
+                    // SAFETY: as above; an f32 result buffer of b.len elements.
+                    let dst = unsafe { as_slice_mut::<f32>(b) };
+                    dst.iter_mut().zip(tmp).for_each(|(d, &v)| *d = v as f32);
+                }
+            }
+            Ok(())
+        }
         Ok(Err(e)) => Err(format!("moreau {kind:?}: {e}")),
         Err(panic) => {
             let msg = panic
@@ -81,19 +121,36 @@ fn ffi_dispatch(
     }
 }
 
-unsafe fn as_slice<'a>(b: &Buf) -> &'a [f64] {
-    if b.len == 0 {
-        &[]
-    } else {
-        std::slice::from_raw_parts(b.addr as *const f64, b.len)
+fn check_dtype(b: &Buf, what: &str) -> Result<(), String> {
+    match b.dtype {
+        DTYPE_F64 | DTYPE_F32 => Ok(()),
+        t => Err(format!("moreau: {what} buffer of unsupported element type tag {t} (float32 or float64 expected)")),
     }
 }
 
-unsafe fn as_slice_mut<'a>(b: &Buf) -> &'a mut [f64] {
+/// An operand as float64: borrowed when it already is, widened (exactly) when float32.
+unsafe fn input_f64<'a>(b: &Buf) -> Result<Cow<'a, [f64]>, String> {
+    check_dtype(b, "operand")?;
+    Ok(if b.dtype == DTYPE_F64 {
+        Cow::Borrowed(as_slice::<f64>(b))
+    } else {
+        Cow::Owned(as_slice::<f32>(b).iter().map(|&v| v as f64).collect())
+    })
+}
+
+unsafe fn as_slice<'a, T>(b: &Buf) -> &'a [T] {
+    if b.len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(b.addr as *const T, b.len)
+    }
+}
+
+unsafe fn as_slice_mut<'a, T>(b: &Buf) -> &'a mut [T] {
     if b.len == 0 {
         &mut []
     } else {
-        std::slice::from_raw_parts_mut(b.addr as *mut f64, b.len)
+        std::slice::from_raw_parts_mut(b.addr as *mut T, b.len)
     }
 }
 

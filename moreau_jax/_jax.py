@@ -213,7 +213,7 @@ def _jvp_transpose(cts, *args, cfg):
         raise NotImplementedError("moreau: derivatives of second order are not supported")
     cts = [ad.instantiate_zeros(c) for c in cts]
     # Each gradient in its tangent's dtype (a float32 q next to float64 P: float32).
-    dtypes = [(t.aval if ad.is_undefined_primal(t) else jax.core.get_aval(t)).dtype for t in tans]
+    dtypes = [t.aval.dtype if ad.is_undefined_primal(t) else cfg.dtype for t in tans]
     grads = _vjp_call(cfg, dtypes, *res, *cts)
     out = [None] * _N_RES
     for t, g in zip(tans, grads):

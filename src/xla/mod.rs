@@ -168,3 +168,44 @@ pub fn handler_symbols() -> Vec<(&'static str, usize)> {
         ("moreau_vjp", MoreauVjpFfi as *const () as usize),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+
+    /// min 1/2 x'x + q'x  s.t.  x0 + x1 = 1 (zero cone), solved
+    /// with float32 and float64 buffers mixed; the answers agree to float32 rounding.
+    #[test]
+    fn float32_and_float64_buffers_mix() {
+        let p = CsrPattern::new("P", 2, 2, vec![0, 1, 2], vec![0, 1]).unwrap();
+        let a = CsrPattern::new("A", 1, 2, vec![0, 2], vec![0, 1]).unwrap();
+        let cones = ConeSpec { zero: 1, nonneg: 0, soc: vec![], exp: 0, power: vec![] };
+        let id = registry::register_pattern(ProblemPattern::new(p, a, cones).unwrap());
+        let buf64 = |v: &[f64]| Buf { addr: v.as_ptr() as usize, len: v.len(), dtype: DTYPE_F64 };
+        let buf32 = |v: &[f32]| Buf { addr: v.as_ptr() as usize, len: v.len(), dtype: DTYPE_F32 };
+        let (pv, av, q, b) = ([1.0f64, 1.0], [1.0f32, 1.0], [0.25f32, -0.5], [1.0f64]);
+        // x = argmin 1/2|x|^2 + q'x on x0 + x1 = 1: x = -q + t(1, 1), t = (1 + q0 + q1) / 2.
+        let t = (1.0 + 0.25 - 0.5) / 2.0;
+        let want = [-0.25 + t, 0.5 + t];
+        let (mut x32, mut z64, mut s32, mut info32) = ([0f32; 2], [0f64; 1], [0f32; 1], [0f32; 4]);
+        let ins = [buf64(&pv), buf32(&av), buf32(&q), buf64(&b)];
+        let outs = [
+            Buf { addr: x32.as_mut_ptr() as usize, len: 2, dtype: DTYPE_F32 },
+            Buf { addr: z64.as_mut_ptr() as usize, len: 1, dtype: DTYPE_F64 },
+            Buf { addr: s32.as_mut_ptr() as usize, len: 1, dtype: DTYPE_F32 },
+            Buf { addr: info32.as_mut_ptr() as usize, len: 4, dtype: DTYPE_F32 },
+        ];
+        ffi_dispatch(0, id, "", &[1], &[1, 1, 1, 1], &ins, &outs).unwrap();
+        assert_eq!(info32[0], 1.0, "status Solved");
+        for k in 0..2 {
+            assert!((x32[k] as f64 - want[k]).abs() < 1e-6, "{x32:?} vs {want:?}");
+        }
+        // z: Px + q + A'z = 0  ->  z = -(x0 + q0), in float64.
+        assert!((z64[0] + want[0] + 0.25).abs() < 1e-7, "{z64:?}");
+        // An unsupported element type is an error, not a misread buffer.
+        let bad = [Buf { dtype: 7, ..buf64(&pv) }, buf32(&av), buf32(&q), buf64(&b)];
+        let err = ffi_dispatch(0, id, "", &[1], &[1, 1, 1, 1], &bad, &outs).unwrap_err();
+        assert!(err.contains("element type"), "{err}");
+    }
+}

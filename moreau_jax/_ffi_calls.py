@@ -38,9 +38,10 @@ from jax.experimental.custom_partitioning import custom_partitioning
 from jax.extend.core import Primitive
 from jax.interpreters import batching, mlir
 from jax.sharding import NamedSharding, PartitionSpec
-# No public names for these: the lowering's axis context, and the set of primitives
-# whose lowering needs the concrete devices (custom_partitioning is in it too).
-from jax._src import dispatch, sharding_impls
+# No public names for these: the lowering's axis context, the set of primitives whose
+# lowering needs the concrete devices (custom_partitioning is in it too), and the
+# varying-manual-axes cast that lax applies to its own operands.
+from jax._src import core, dispatch, sharding_impls
 
 __all__ = ["FfiCall", "batch_rank", "lead_shape"]
 
@@ -140,6 +141,10 @@ class FfiCall:
         dispatch.prim_requires_devices_during_lowering.add(self.prim)
 
     def bind(self, *operands, cfg, out_dtypes):
+        # Under shard_map: an operand that does not vary over a manual axis that another
+        # one varies over (P shared, q per shard) is cast to varying, as lax does for its
+        # own primitives; its cotangent is then summed over that axis by JAX.
+        operands = _vary_alike(operands)
         return self.prim.bind(*operands, cfg=cfg, out_dtypes=tuple(np.dtype(d).name for d in out_dtypes))
 
     # -- shapes -------------------------------------------------------------------
@@ -151,9 +156,12 @@ class FfiCall:
     def _abstract(self, *avals, cfg, out_dtypes):
         shapes = [tuple(a.shape) for a in avals]
         _check_layout(shapes)
-        sharding = _batch_sharding(avals, batch_rank(shapes))
+        sharding = _result_sharding(avals, batch_rank(shapes))
+        # Inside shard_map the operands vary over the same manual axes (bind makes them
+        # so), and the results do too.
+        mat = avals[0].manual_axis_type
         return [
-            jax.core.ShapedArray(s, np.dtype(d), **({} if sharding is None else {"sharding": sharding(len(s))}))
+            jax.core.ShapedArray(s, np.dtype(d), sharding=sharding(len(s)), manual_axis_type=mat)
             for s, d in zip(self._result_shapes(shapes, cfg), out_dtypes)
         ]
 
@@ -230,6 +238,20 @@ class FfiCall:
         return wrapped
 
 
+def _varying(x) -> frozenset:
+    aval = jax.typeof(x)
+    return aval.mat.varying if isinstance(aval, jax.core.ShapedArray) else frozenset()
+
+
+def _vary_alike(operands):
+    """Cast each operand to vary over every manual axis that some operand varies over."""
+    axes = frozenset().union(*(_varying(x) for x in operands))
+    if not axes:
+        return operands
+    return tuple(core.pvary(x, tuple(sorted(axes - _varying(x)))) if axes - _varying(x) else x
+                 for x in operands)
+
+
 def _spans_devices(ctx) -> bool:
     """Whether the computation being lowered runs on more than one device."""
     axis_context = ctx.module_context.axis_context
@@ -239,16 +261,17 @@ def _spans_devices(ctx) -> bool:
     return isinstance(axis_context, sharding_impls.SPMDAxisContext)
 
 
-def _batch_sharding(avals, L):
-    """For explicit mesh axes: a function rank -> NamedSharding that keeps the batch
-    sharding of the first batched operand on the results' leading dimensions."""
-    if L == 0:
-        return None
+def _result_sharding(avals, L):
+    """rank -> the results' NamedSharding (on the operands' abstract mesh): the batch
+    sharding of the first batched operand on the leading dimensions (explicit mesh
+    axes; empty for Auto axes), the data dimension unsharded."""
+    mesh = avals[0].sharding.mesh
+    batch = (None,) * L
     for a in avals:
-        sh = getattr(a, "sharding", None)
-        if a.ndim != L + 1 or sh is None or not isinstance(sh, NamedSharding):
-            continue
-        spec = tuple(sh.spec) + (None,) * (a.ndim - len(tuple(sh.spec)))
-        batch = tuple(s if d != 1 else None for s, d in zip(spec[:L], a.shape[:L]))
-        return lambda rank: NamedSharding(sh.mesh, PartitionSpec(*batch, *([None] * (rank - L))))
-    return None
+        sh = a.sharding
+        if a.ndim == L + 1 and L > 0 and isinstance(sh, NamedSharding):
+            spec = tuple(sh.spec) + (None,) * (a.ndim - len(tuple(sh.spec)))
+            batch = tuple(s if d != 1 else None for s, d in zip(spec[:L], a.shape[:L]))
+            mesh = sh.mesh
+            break
+    return lambda rank: NamedSharding(mesh, PartitionSpec(*batch, *([None] * (rank - L))))

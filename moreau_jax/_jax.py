@@ -56,9 +56,10 @@ from . import _fields
 from ._problem import (
     _as_cones,
     _as_settings,
+    check_b_infinities,
     check_cones_match,
-    check_csr_pattern,
     cones_to_native,
+    sort_csr_pattern,
     settings_to_native,
 )
 from ._devices import resolve_device
@@ -346,6 +347,10 @@ class _SolverImpl:
         A = _as_operand("A_values", A_values, o._nnz_a, "nnz of the A pattern")
         q = _as_operand("q", q, o._n, "n")
         b = _as_operand("b", b, o._m, "m")
+        if not isinstance(b, jax.core.Tracer):  # concrete b: bad infinities raise now
+            check_b_infinities(o._cones, np.asarray(b))
+        if o._A_sort is not None:  # caller's (unsorted) order -> sorted pattern
+            A = A[o._A_sort]
         if o._nnz_p_full:
             P = 0.5 * (P[o._src_a] + P[o._src_b])
         else:
@@ -418,10 +423,14 @@ class Solver:
         self.__settings = _as_settings(settings)
         resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
-        P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
-        A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        # Unsorted patterns are sorted here; values are gathered into that order in
+        # _prepare, so gradients come back in the caller's order.
+        P_ip, P_ix, P_sort = sort_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
+        A_ip, A_ix, A_sort = sort_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        self._A_sort = None if np.array_equal(A_sort, np.arange(len(A_sort))) else A_sort
         check_cones_match(self._cones, m, f"m = {m}")
-        full_ip, full_ix, self._src_a, self._src_b = _full_pattern(n, P_ip, P_ix)
+        full_ip, full_ix, src_a, src_b = _full_pattern(n, P_ip, P_ix)
+        self._src_a, self._src_b = P_sort[src_a], P_sort[src_b]
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)
         self._nnz_p_full = len(full_ix)

@@ -404,6 +404,10 @@ class Solver:
     Works under ``jit``, ``vmap``, ``grad``, ``jvp``/``jacfwd``; ``settings`` is
     read each time a call is traced (a change needs a new trace).
     All values must be float64 (enable ``jax_enable_x64``).
+    Unsorted CSR patterns are accepted; gradients follow the caller's value order.
+    ``b_i = +inf`` on a nonnegative row is an absent bound (z_i = 0, s_i = +inf,
+    zero derivatives). Other infinities in b raise ValueError when b is concrete;
+    under jit / vmap that element gets status NumericalError and NaN outputs.
     """
 
     def __init__(

@@ -127,6 +127,95 @@ pub fn slack_ok(cones: &ConeSpec, s: &[f64], b: &[f64]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::{BatchValues, Family};
+    use crate::derivatives::{BatchCotangent, BatchGradOut, BatchSolution};
+    use crate::problem::CsrPattern;
+    use crate::settings::Settings;
+
+    /// min 1/2||x||^2 + q'x, rows: x0 + x1 = 1 (zero), then x_j <= u_j (nonneg,
+    /// a dense row each) for j = 0..nl; the family shares A across the batch.
+    fn family(n: usize, nl: usize) -> (Family, Vec<f64>) {
+        let p = CsrPattern::new("P", n, n, (0..=n as i64).collect(), (0..n as i64).collect()).unwrap();
+        let mut indptr = vec![0i64, 2];
+        let mut indices = vec![0i64, 1];
+        let mut a = vec![1.0, 1.0];
+        for i in 0..nl {
+            for j in 0..n {
+                indices.push(j as i64);
+                a.push(if j == i % n { 1.0 } else { 0.1 * (i + j) as f64 });
+            }
+            indptr.push(indices.len() as i64);
+        }
+        let a_pat = CsrPattern::new("A", 1 + nl, n, indptr, indices).unwrap();
+        let cones = ConeSpec { zero: 1, nonneg: nl, ..Default::default() };
+        (Family::new(ProblemPattern::new(p, a_pat, cones).unwrap(), &Settings::default()).unwrap(), a)
+    }
+
+    #[test]
+    fn absent_rows_solve_like_removed_rows_per_batch_element() {
+        let (n, nl) = (3, 4);
+        let (fam, a) = family(n, nl);
+        let q = [-1.0, -2.0, -0.5];
+        let u = [0.2, 0.3, 0.1, 0.5];
+        let mut b = vec![1.0];
+        b.extend_from_slice(&u);
+        // element 0: all rows; element 1: rows 2 and 4 absent
+        let mut b1 = b.clone();
+        b1[2] = f64::INFINITY;
+        b1[4] = f64::INFINITY;
+        let bb: Vec<f64> = b.iter().chain(&b1).copied().collect();
+        let qq: Vec<f64> = q.iter().chain(&q).copied().collect();
+        let p = vec![1.0; n];
+        let v = BatchValues { batch: 2, p: &p, p_rows: 1, a: &a, a_rows: 1, q: &qq, b: &bb, warm: None };
+        let settings = Settings::default();
+        let res = fam.solve_batch(&v, &settings).unwrap();
+        assert!(res.iter().all(|r| r.status.is_solved()));
+        assert_eq!((res[1].z[2], res[1].z[4]), (0.0, 0.0));
+        assert_eq!((res[1].s[2], res[1].s[4]), (f64::INFINITY, f64::INFINITY));
+        // the absent rows were active in element 0: removing them matters
+        assert!((0..n).any(|j| (res[0].x[j] - res[1].x[j]).abs() > 1e-3));
+        assert!(res[0].z[2] > 1e-3 || res[0].z[4] > 1e-3);
+        // the same problem with rows 2 and 4 removed
+        let (small, a_all) = family(n, nl - 2);
+        let keep_a: Vec<f64> = a[..2].iter().chain(&a[2..2 + n]).chain(&a[2 + 2 * n..2 + 3 * n]).copied().collect();
+        assert_eq!(keep_a.len(), a_all.len());
+        let bs = vec![1.0, u[0], u[2]];
+        let vs = BatchValues { batch: 1, p: &p, p_rows: 1, a: &keep_a, a_rows: 1, q: &q, b: &bs, warm: None };
+        let r = small.solve_batch(&vs, &settings).unwrap().remove(0);
+        for j in 0..n {
+            assert!((res[1].x[j] - r.x[j]).abs() < 1e-7, "x[{j}]: {} vs {}", res[1].x[j], r.x[j]);
+        }
+        for (i, k) in [(0, 0), (1, 1), (3, 2)] {
+            assert!((res[1].z[i] - r.z[k]).abs() < 1e-7, "z[{i}]");
+        }
+        // gradients: db and dA of the absent rows are 0, the rest as without them
+        let status = [res[0].status.code() as i32, res[1].status.code() as i32];
+        let (x, z, s): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+            res.iter().flat_map(|r| r.x.clone()).collect(),
+            res.iter().flat_map(|r| r.z.clone()).collect(),
+            res.iter().flat_map(|r| r.s.clone()).collect(),
+        );
+        let sol = BatchSolution { x: &x, z: &z, s: &s, status: &status };
+        let gx = vec![1.0, -1.0, 0.5, 1.0, -1.0, 0.5];
+        let zeros = vec![0.0; 2 * (1 + nl)];
+        let (mut dp, mut da, mut dq, mut db) = (vec![0.0; 2 * n], vec![0.0; 2 * a.len()], vec![0.0; 2 * n], vec![0.0; 2 * (1 + nl)]);
+        let mut out = BatchGradOut { dp: &mut dp, da: &mut da, dq: &mut dq, db: &mut db };
+        fam.vjp_batch(&v, &sol, &BatchCotangent { dx: &gx, dz: &zeros, ds: &zeros }, &settings, &mut out).unwrap();
+        let m = 1 + nl;
+        assert_eq!((db[m + 2], db[m + 4]), (0.0, 0.0));
+        assert!(da[a.len() + 2 + n..a.len() + 2 + 2 * n].iter().all(|&g| g == 0.0));
+        let rsol = BatchSolution { x: &r.x, z: &r.z, s: &r.s, status: &status[1..] };
+        let zs = vec![0.0; 3];
+        let (mut dp2, mut da2, mut dq2, mut db2) = (vec![0.0; n], vec![0.0; keep_a.len()], vec![0.0; n], vec![0.0; 3]);
+        let mut out2 = BatchGradOut { dp: &mut dp2, da: &mut da2, dq: &mut dq2, db: &mut db2 };
+        small.vjp_batch(&vs, &rsol, &BatchCotangent { dx: &gx[n..], dz: &zs, ds: &zs }, &settings, &mut out2).unwrap();
+        for j in 0..n {
+            assert!((dq[n + j] - dq2[j]).abs() < 1e-6, "dq[{j}]: {} vs {}", dq[n + j], dq2[j]);
+        }
+        for (i, k) in [(0, 0), (1, 1), (3, 2)] {
+            assert!((db[m + i] - db2[k]).abs() < 1e-6, "db[{i}]");
+        }
+    }
 
     fn cones() -> ConeSpec {
         ConeSpec { zero: 1, nonneg: 2, soc: vec![3], exp: 1, power: vec![0.5] }

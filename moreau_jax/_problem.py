@@ -223,6 +223,7 @@ class ValueMap:
         self._M = None if self.identity else sparse.csr_array(
             (w, (dest, src)), shape=(self.nnz_out, self.nnz_in)
         )
+        self._MT = None if self.identity else self._M.T.tocsr()
 
     @classmethod
     def from_permutation(cls, perm: np.ndarray) -> "ValueMap":
@@ -250,7 +251,7 @@ class ValueMap:
         """Gradients on canonical values (..., nnz_out) -> on the caller's values (..., nnz_in)."""
         if self.identity:
             return grad
-        return self._apply(self._M.T.tocsr(), grad, self.nnz_out, self.nnz_in)
+        return self._apply(self._MT, grad, self.nnz_out, self.nnz_in)
 
 
 def _matrix_entries(name: str, M: Any, shape: Tuple[int, int]):

@@ -64,9 +64,10 @@ from . import _fields
 from ._problem import (
     _as_cones,
     _as_settings,
+    check_b_infinities,
     check_cones_match,
-    check_csr_pattern,
     cones_to_native,
+    sort_csr_pattern,
     settings_to_native,
 )
 from ._devices import resolve_device
@@ -370,6 +371,10 @@ class _SolverImpl:
         b = _as_operand("b", b, o._m, "m")
         result, call = _precision(P, A, q, b)
         P, A, q, b = (_to_call_dtype(v, call) for v in (P, A, q, b))
+        if not isinstance(b, jax.core.Tracer):  # concrete b: bad infinities raise now
+            check_b_infinities(o._cones, np.asarray(b))
+        if o._A_sort is not None:  # caller's (unsorted) order -> sorted pattern
+            A = o._A_sort(A)
         P = o._symmetrize(P)
         return (P, A, q, b), result, call
 
@@ -431,6 +436,10 @@ class Solver:
     compatibility) has no effect: every call already is a native custom call.
     ``b_sparsity_pattern`` (length-m booleans, Moreau's hint for chordal
     decomposition of PSD cones) is checked and kept; it changes nothing here.
+    Unsorted CSR patterns are accepted; gradients follow the caller's value order.
+    ``b_i = +inf`` on a nonnegative row is an absent bound (z_i = 0, s_i = +inf,
+    zero derivatives). Other infinities in b raise ValueError when b is concrete;
+    under jit / vmap that element gets status NumericalError and NaN outputs.
     """
 
     def __init__(
@@ -459,10 +468,16 @@ class Solver:
             )
         self._jit = bool(jit)
         self._b_sparsity_pattern = _check_b_pattern(b_sparsity_pattern, m)
-        P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
-        A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        # Unsorted patterns are sorted here; values are gathered into that order in
+        # _prepare (a GatherMap: see _gather_map), so gradients come back in the
+        # caller's order.
+        P_ip, P_ix, P_sort = sort_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
+        A_ip, A_ix, A_sort = sort_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        self._A_sort = None if np.array_equal(A_sort, np.arange(len(A_sort))) else GatherMap(
+            np.arange(len(A_sort)), A_sort, np.ones(len(A_sort)), len(A_sort), len(A_sort))
         check_cones_match(self._cones, m, f"m = {m}")
-        full_ip, full_ix, self._src_a, self._src_b = _full_pattern(n, P_ip, P_ix)
+        full_ip, full_ix, src_a, src_b = _full_pattern(n, P_ip, P_ix)
+        self._src_a, self._src_b = P_sort[src_a], P_sort[src_b]
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)
         self._nnz_p_full = len(full_ix)

@@ -1,0 +1,214 @@
+//! Dense LDLᵀ for small KKT systems.
+//!
+//! For a KKT matrix of dimension up to about a hundred the sparse machinery
+//! (permutations, elimination tree, index chasing per entry) costs more than the
+//! arithmetic.  This backend takes the SAME assembled upper-triangle CSC values as the
+//! sparse one (static regularization included, fixed pattern), scatters them into a
+//! preallocated dense lower triangle through a precomputed position map, and factors
+//!
+//! ```text
+//!     K = L D Lᵀ,   L unit lower triangular,  D diagonal,
+//! ```
+//! in the natural order (x block, then z block, then the extra columns).  K is
+//! quasi-definite once regularized, so LDLᵀ exists for every symmetric permutation and
+//! no pivoting is needed.  Dynamic regularization follows faer's rule exactly: a pivot
+//! whose sign disagrees with the expected one (`signs`), or whose magnitude is below
+//! `eps`, is replaced by `sign * delta`.
+//!
+//! Row-oriented (Crout) form, L stored row-major so every update is a contiguous dot
+//! product:
+//! ```text
+//!     for j:  w_k = L_jk d_k (k < j),   d_j = K_jj - sum_k L_jk w_k,
+//!             L_ij = (K_ij - sum_{k<j} L_ik w_k) / d_j   (i > j)
+//! ```
+//! Nothing is allocated after `DenseLdlt::new`.
+
+use crate::settings::DirectSolveMethod;
+
+/// "auto" factors KKT systems of dimension n + m up to this densely (measured on the
+/// seed family and random QPs/SOCPs: see `benchmarks/README.md`).
+pub const DENSE_AUTO_MAX_DIM: usize = 64;
+
+/// Whether a KKT system of dimension `dim` (n + m) uses the dense factorization.
+pub fn use_dense(method: DirectSolveMethod, dim: usize) -> bool {
+    match method {
+        DirectSolveMethod::Dense => true,
+        DirectSolveMethod::Auto => dim <= DENSE_AUTO_MAX_DIM,
+        DirectSolveMethod::Qdldl | DirectSolveMethod::Faer => false,
+    }
+}
+
+/// Dense factor and its workspace, sized once for a KKT pattern.
+pub struct DenseLdlt {
+    dim: usize,
+    /// Row-major dense lower triangle (the full dim x dim square; the strict upper
+    /// part is unused): K on input, L (unit diagonal implicit) after `factor`.
+    l: Vec<f64>,
+    d: Vec<f64>,
+    /// w_k = L_jk d_k for the current row j.
+    w: Vec<f64>,
+    /// Dense index (row-major, lower triangle) of every KKT value.
+    positions: Vec<usize>,
+}
+
+impl DenseLdlt {
+    /// `col_ptr`/`row_idx`: the upper-triangle CSC pattern of K (row <= column).
+    pub fn new(dim: usize, col_ptr: &[usize], row_idx: &[usize]) -> Self {
+        let mut positions = Vec::with_capacity(row_idx.len());
+        for c in 0..dim {
+            for &r in &row_idx[col_ptr[c]..col_ptr[c + 1]] {
+                // upper entry (r, c), r <= c, is the lower entry (c, r)
+                positions.push(c * dim + r);
+            }
+        }
+        DenseLdlt { dim, l: vec![0.0; dim * dim], d: vec![0.0; dim], w: vec![0.0; dim], positions }
+    }
+
+    /// Factor K given by its CSC values.  Returns false when a pivot is zero or the
+    /// factor is not finite.
+    pub fn factor(&mut self, values: &[f64], signs: &[i8], delta: f64, eps: f64) -> bool {
+        let dim = self.dim;
+        self.l.fill(0.0);
+        for (&pos, &v) in self.positions.iter().zip(values) {
+            self.l[pos] = v;
+        }
+        let (eps, delta) = (eps.abs(), delta.abs());
+        let has_delta = delta > 0.0;
+        for j in 0..dim {
+            let row_j = &self.l[j * dim..j * dim + j + 1];
+            let mut dj = row_j[j];
+            for k in 0..j {
+                let wk = row_j[k] * self.d[k];
+                self.w[k] = wk;
+                dj -= row_j[k] * wk;
+            }
+            if has_delta {
+                let sign = signs[j];
+                if (sign > 0 && dj <= eps) || (sign < 0 && dj >= -eps) {
+                    dj = f64::from(sign) * delta;
+                } else if sign == 0 && dj.abs() <= eps {
+                    dj = if dj < 0.0 { -delta } else { delta };
+                }
+            }
+            if dj == 0.0 || !dj.is_finite() {
+                return false;
+            }
+            self.d[j] = dj;
+            let inv = 1.0 / dj;
+            let w = &self.w[..j];
+            // rows below j: L_ij = (K_ij - L_i,0..j . w) / d_j
+            for i in (j + 1)..dim {
+                let row_i = &mut self.l[i * dim..i * dim + j + 1];
+                let acc = row_i[j] - dot(&row_i[..j], w);
+                row_i[j] = acc * inv;
+            }
+        }
+        self.l.iter().all(|v| v.is_finite())
+    }
+
+    /// Solve K x = b in place with the last factor.
+    pub fn solve_in_place(&self, x: &mut [f64]) {
+        let dim = self.dim;
+        // L y = b
+        for i in 0..dim {
+            let row = &self.l[i * dim..i * dim + i];
+            x[i] -= dot(row, &x[..i]);
+        }
+        for i in 0..dim {
+            x[i] /= self.d[i];
+        }
+        // Lᵀ x = y, column-oriented on the row-major L
+        for i in (0..dim).rev() {
+            let xi = x[i];
+            let row = &self.l[i * dim..i * dim + i];
+            for (xk, &lik) in x[..i].iter_mut().zip(row) {
+                *xk -= lik * xi;
+            }
+        }
+    }
+}
+
+/// Dot product with four accumulators (lets the compiler vectorize it).
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let chunks = n / 4;
+    for c in 0..chunks {
+        for l in 0..4 {
+            acc[l] += a[4 * c + l] * b[4 * c + l];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for k in 4 * chunks..n {
+        s += a[k] * b[k];
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A random quasi-definite matrix, factored densely, solves like a direct solve.
+    #[test]
+    fn solves_quasi_definite_system() {
+        let (n, m) = (4usize, 3usize);
+        let dim = n + m;
+        // deterministic pseudo-random values
+        let mut seed = 12345u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        let mut full = vec![0.0; dim * dim];
+        for i in 0..dim {
+            for j in 0..=i {
+                let v = rnd();
+                full[i * dim + j] = v;
+                full[j * dim + i] = v;
+            }
+        }
+        for i in 0..n {
+            full[i * dim + i] = 3.0 + full[i * dim + i].abs();
+        }
+        for i in n..dim {
+            full[i * dim + i] = -3.0 - full[i * dim + i].abs();
+        }
+        // dense upper CSC pattern
+        let mut col_ptr = vec![0];
+        let mut row_idx = Vec::new();
+        let mut values = Vec::new();
+        for c in 0..dim {
+            for r in 0..=c {
+                row_idx.push(r);
+                values.push(full[r * dim + c]);
+            }
+            col_ptr.push(row_idx.len());
+        }
+        let signs: Vec<i8> = (0..dim).map(|i| if i < n { 1 } else { -1 }).collect();
+        let mut f = DenseLdlt::new(dim, &col_ptr, &row_idx);
+        assert!(f.factor(&values, &signs, 1e-7, 1e-13));
+        let b: Vec<f64> = (0..dim).map(|i| i as f64 - 2.0).collect();
+        let mut x = b.clone();
+        f.solve_in_place(&mut x);
+        for i in 0..dim {
+            let kx: f64 = (0..dim).map(|j| full[i * dim + j] * x[j]).sum();
+            assert!((kx - b[i]).abs() < 1e-12, "row {i}: {kx} vs {}", b[i]);
+        }
+    }
+
+    /// A zero pivot of the wrong sign is replaced by sign * delta, as in faer.
+    #[test]
+    fn dynamic_regularization_replaces_bad_pivots() {
+        // K = [0 1; 1 0] with signs (+, -): d_0 = 0 -> +delta, d_1 = -1/delta
+        let col_ptr = [0, 1, 3];
+        let row_idx = [0, 0, 1];
+        let values = [0.0, 1.0, 0.0];
+        let mut f = DenseLdlt::new(2, &col_ptr, &row_idx);
+        assert!(f.factor(&values, &[1, -1], 1e-3, 1e-13));
+        assert_eq!(f.d[0], 1e-3);
+        assert!((f.d[1] + 1e3).abs() < 1e-9);
+    }
+}

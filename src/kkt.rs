@@ -71,15 +71,36 @@ pub struct KktSymbolic {
 
 impl KktSymbolic {
     /// `expand`: put the H block of expandable cones (large SOCs) in sparse
-    /// expanded form; otherwise every H block is dense.
+    /// expanded form; otherwise every H block is dense.  `method` "auto" picks the
+    /// dense factorization for small systems (see `kkt_dense::prefer_dense`).
     pub fn new(
         pattern: &ProblemPattern,
         cones: &[(impl Cone, std::ops::Range<usize>)],
         method: DirectSolveMethod,
         expand: bool,
     ) -> Result<Self, SolverError> {
+        if method != DirectSolveMethod::Auto {
+            return Self::build(pattern, cones, method, expand);
+        }
+        let dim = pattern.n + pattern.m;
+        if crate::kkt_dense::prefer_dense(dim, None) {
+            return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
+        }
+        let sparse = Self::build(pattern, cones, method, expand)?;
+        if crate::kkt_dense::prefer_dense(dim, Some(sparse.factor_nnz())) {
+            return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
+        }
+        Ok(sparse)
+    }
+
+    fn build(
+        pattern: &ProblemPattern,
+        cones: &[(impl Cone, std::ops::Range<usize>)],
+        method: DirectSolveMethod,
+        expand: bool,
+    ) -> Result<Self, SolverError> {
         let (n, m) = (pattern.n, pattern.m);
-        let dense = crate::kkt_dense::use_dense(method, n + m);
+        let dense = method == DirectSolveMethod::Dense;
         // a dense factor gains nothing from the sparse SOC expansion
         let expand = expand && !dense;
         let expanded: Vec<bool> = cones.iter().map(|(c, _)| expand && c.hs_is_expandable()).collect();

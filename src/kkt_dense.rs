@@ -23,18 +23,25 @@
 //! ```
 //! Nothing is allocated after `DenseLdlt::new`.
 
-use crate::settings::DirectSolveMethod;
+/// "auto" always factors KKT systems of dimension n + m up to this densely ...
+pub const DENSE_ALWAYS_MAX_DIM: usize = 12;
+/// ... and up to this one when the sparse factor would hold at least
+/// `DENSE_MIN_FILL` of the dense strict lower triangle.  Measured (solve time per
+/// element, one thread): on dense-data QPs (fill ~1) the dense factor is 1.2-2.7x
+/// faster up to n + m = 75; on the seed family (P diagonal, A = [1'; -I], fill
+/// ~0.1-0.3) only up to n + m ~ 11, 2x slower at 21.
+pub const DENSE_AUTO_MAX_DIM: usize = 96;
+pub const DENSE_MIN_FILL: f64 = 0.4;
 
-/// "auto" factors KKT systems of dimension n + m up to this densely (measured on the
-/// seed family and random QPs/SOCPs: see `benchmarks/README.md`).
-pub const DENSE_AUTO_MAX_DIM: usize = 64;
-
-/// Whether a KKT system of dimension `dim` (n + m) uses the dense factorization.
-pub fn use_dense(method: DirectSolveMethod, dim: usize) -> bool {
-    match method {
-        DirectSolveMethod::Dense => true,
-        DirectSolveMethod::Auto => dim <= DENSE_AUTO_MAX_DIM,
-        DirectSolveMethod::Qdldl | DirectSolveMethod::Faer => false,
+/// Whether "auto" should factor a KKT system of dimension `dim` densely, given the
+/// sparse factor's nonzero count when it is known.
+pub fn prefer_dense(dim: usize, sparse_factor_nnz: Option<usize>) -> bool {
+    if dim <= DENSE_ALWAYS_MAX_DIM {
+        return true;
+    }
+    match sparse_factor_nnz {
+        Some(nnz) => dim <= DENSE_AUTO_MAX_DIM && nnz as f64 >= DENSE_MIN_FILL * (dim * (dim - 1) / 2) as f64,
+        None => false,
     }
 }
 
@@ -74,13 +81,16 @@ impl DenseLdlt {
         }
         let (eps, delta) = (eps.abs(), delta.abs());
         let has_delta = delta > 0.0;
+        let mut finite = true;
         for j in 0..dim {
-            let row_j = &self.l[j * dim..j * dim + j + 1];
-            let mut dj = row_j[j];
-            for k in 0..j {
-                let wk = row_j[k] * self.d[k];
-                self.w[k] = wk;
-                dj -= row_j[k] * wk;
+            let (upper, lower) = self.l.split_at_mut((j + 1) * dim);
+            let row_j = &upper[j * dim..j * dim + j + 1];
+            let (lj, kjj) = row_j.split_at(j);
+            let w = &mut self.w[..j];
+            let mut dj = kjj[0];
+            for ((wk, &ljk), &dk) in w.iter_mut().zip(lj).zip(&self.d[..j]) {
+                *wk = ljk * dk;
+                dj -= ljk * *wk;
             }
             if has_delta {
                 let sign = signs[j];
@@ -95,56 +105,56 @@ impl DenseLdlt {
             }
             self.d[j] = dj;
             let inv = 1.0 / dj;
-            let w = &self.w[..j];
             // rows below j: L_ij = (K_ij - L_i,0..j . w) / d_j
-            for i in (j + 1)..dim {
-                let row_i = &mut self.l[i * dim..i * dim + j + 1];
-                let acc = row_i[j] - dot(&row_i[..j], w);
-                row_i[j] = acc * inv;
+            for row_i in lower.chunks_exact_mut(dim) {
+                let (li, kij) = row_i[..=j].split_at_mut(j);
+                let v = (kij[0] - dot(li, w)) * inv;
+                finite &= v.is_finite();
+                kij[0] = v;
             }
         }
-        self.l.iter().all(|v| v.is_finite())
+        finite
     }
 
     /// Solve K x = b in place with the last factor.
     pub fn solve_in_place(&self, x: &mut [f64]) {
         let dim = self.dim;
+        let x = &mut x[..dim];
         // L y = b
-        for i in 0..dim {
-            let row = &self.l[i * dim..i * dim + i];
-            x[i] -= dot(row, &x[..i]);
+        for (i, row) in self.l.chunks_exact(dim).enumerate() {
+            let (done, rest) = x.split_at_mut(i);
+            rest[0] -= dot(&row[..i], done);
         }
-        for i in 0..dim {
-            x[i] /= self.d[i];
+        for (xi, &di) in x.iter_mut().zip(&self.d) {
+            *xi /= di;
         }
         // Lᵀ x = y, column-oriented on the row-major L
-        for i in (0..dim).rev() {
-            let xi = x[i];
-            let row = &self.l[i * dim..i * dim + i];
-            for (xk, &lik) in x[..i].iter_mut().zip(row) {
+        for (i, row) in self.l.chunks_exact(dim).enumerate().rev() {
+            let (head, rest) = x.split_at_mut(i);
+            let xi = rest[0];
+            for (xk, &lik) in head.iter_mut().zip(&row[..i]) {
                 *xk -= lik * xi;
             }
         }
     }
 }
 
-/// Dot product with four accumulators (lets the compiler vectorize it).
-#[inline]
+/// Dot product; four accumulators on long vectors (lets the compiler vectorize).
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
+    if a.len() < 8 {
+        return a.iter().zip(b).map(|(x, y)| x * y).sum();
+    }
     let mut acc = [0.0f64; 4];
-    let chunks = n / 4;
-    for c in 0..chunks {
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
         for l in 0..4 {
-            acc[l] += a[4 * c + l] * b[4 * c + l];
+            acc[l] += x[l] * y[l];
         }
     }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for k in 4 * chunks..n {
-        s += a[k] * b[k];
-    }
-    s
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 #[cfg(test)]

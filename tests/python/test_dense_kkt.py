@@ -184,19 +184,30 @@ def test_enough_problems():
     assert len(CASES) >= 300
 
 
-def test_auto_picks_dense_for_small_kkt_only():
-    """auto: the dense factor for small KKT systems, the sparse one for large ones
-    (both solve correctly; the choice shows in the per-path agreement above)."""
-    small = pr.random_feasible("qp", 0, n=5)
-    large = pr.random_feasible("qp", 1, n=120)
-    for prob in (small, large):
+def test_auto_picks_dense_where_measured_faster():
+    """auto: dense for tiny KKT systems (n + m <= 12) and for dense-data ones up to
+    n + m = 96; sparse for large or very sparse ones.  auto reproduces bit for bit the
+    path it picked."""
+    rng = np.random.default_rng(5)
+
+    def dense_qp(n, m):
+        M = rng.normal(size=(n, n))
+        A = sp.csr_matrix(rng.normal(size=(m, n)))
+        x, s_ = rng.normal(size=n), np.abs(rng.normal(size=m))
+        return dict(name=f"dense_qp_{n}_{m}", n=n, P=sp.csr_matrix(M @ M.T + np.eye(n)),
+                    q=rng.normal(size=n), A=A, b=A @ x + s_, cones=dict(nonneg=m))
+
+    seed = _degenerate(1)                                  # n + m = 2n + 1, very sparse
+    cases = [(dense_qp(4, 6), "dense"), (dense_qp(20, 30), "dense"), (dense_qp(40, 60), "qdldl"),
+             (pr.random_feasible("lp", 3, n=60), "qdldl")]
+    if seed["n"] + seed["m"] <= 12:
+        cases.append((seed, "dense"))
+    for prob, picked in cases:
         _, _, ra = _solve(prob, "auto")
-        _, _, rd = _solve(prob, "dense")
-        _, _, rs = _solve(prob, "qdldl")
-        assert pr.status_name(int(ra["status"][0])) == "Solved"
-        # auto reproduces exactly the path it picked
-        picked = rd if prob is small else rs
-        np.testing.assert_array_equal(ra["x"], picked["x"])
+        _, _, rp = _solve(prob, picked)
+        assert pr.status_name(int(ra["status"][0])) == "Solved", prob["name"]
+        for key in ("x", "z", "s"):
+            np.testing.assert_array_equal(ra[key], rp[key], err_msg=f"{prob['name']}: {key}")
 
 
 def test_dense_batch_matches_single_solves():

@@ -65,6 +65,8 @@ pub struct KktSymbolic {
     expanded: Vec<bool>,
     /// Symbolic sparse factorization; None on the dense path.
     factor: Option<SymbolicCholesky<usize>>,
+    /// Dense path: the AMD elimination order the sparse factor would use.
+    dense_order: Option<Vec<usize>>,
     /// +1 for the x block, -1 for the z block (dynamic regularization signs).
     signs: Vec<i8>,
 }
@@ -203,26 +205,42 @@ impl KktSymbolic {
                 col += 1;
             }
         }
-        let factor = if dense {
-            None
-        } else {
-            let threshold = match method {
-                DirectSolveMethod::Qdldl => SupernodalThreshold::FORCE_SIMPLICIAL,
-                DirectSolveMethod::Faer => SupernodalThreshold::FORCE_SUPERNODAL,
-                DirectSolveMethod::Auto | DirectSolveMethod::Dense => SupernodalThreshold::AUTO,
-            };
-            let symbolic = SymbolicSparseColMatRef::new_checked(dim, dim, &col_ptr, None, &row_idx);
-            Some(
-                factorize_symbolic_cholesky(
-                    symbolic,
-                    Side::Upper,
-                    SymmetricOrdering::Amd,
-                    CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
-                )
-                .map_err(|e| SolverError::Internal(format!("symbolic factorization failed: {e:?}")))?,
-            )
+        let threshold = match method {
+            DirectSolveMethod::Qdldl => SupernodalThreshold::FORCE_SIMPLICIAL,
+            DirectSolveMethod::Faer => SupernodalThreshold::FORCE_SUPERNODAL,
+            DirectSolveMethod::Auto | DirectSolveMethod::Dense => SupernodalThreshold::AUTO,
         };
-        Ok(KktSymbolic { n, m, dim, col_ptr, row_idx, p_map, a_map, diag, hs_map, extra_diag, expanded, factor, signs })
+        let symbolic = SymbolicSparseColMatRef::new_checked(dim, dim, &col_ptr, None, &row_idx);
+        let sparse = factorize_symbolic_cholesky(
+            symbolic,
+            Side::Upper,
+            SymmetricOrdering::Amd,
+            CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
+        )
+        .map_err(|e| SolverError::Internal(format!("symbolic factorization failed: {e:?}")))?;
+        // the dense path keeps only the elimination order
+        let (factor, dense_order) = if dense {
+            let order = sparse.perm().map(|p| p.arrays().0.to_vec());
+            (None, Some(order.unwrap_or_else(|| (0..dim).collect())))
+        } else {
+            (Some(sparse), None)
+        };
+        Ok(KktSymbolic {
+            n,
+            m,
+            dim,
+            col_ptr,
+            row_idx,
+            p_map,
+            a_map,
+            diag,
+            hs_map,
+            extra_diag,
+            expanded,
+            factor,
+            dense_order,
+            signs,
+        })
     }
 
     /// True if some cone's H block is in sparse expanded form.
@@ -301,7 +319,13 @@ impl KktSystem {
                 ]);
                 Factor::Sparse { l_values: vec![0.0; f.len_val()], mem: MemBuffer::new(req) }
             }
-            None => Factor::Dense(DenseLdlt::new(dim, &symbolic.col_ptr, &symbolic.row_idx)),
+            None => Factor::Dense(DenseLdlt::new(
+                dim,
+                &symbolic.col_ptr,
+                &symbolic.row_idx,
+                symbolic.dense_order.as_deref(),
+                &symbolic.signs,
+            )),
         };
         KktSystem {
             values: vec![0.0; symbolic.nnz()],
@@ -442,7 +466,7 @@ impl KktSystem {
         let s = &self.symbolic;
         let dim = s.dim;
         let ok = match (&mut self.factor, &s.factor) {
-            (Factor::Dense(f), _) => f.factor(&self.values, &s.signs, self.reg_delta, self.reg_eps),
+            (Factor::Dense(f), _) => f.factor(&self.values, self.reg_delta, self.reg_eps),
             (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
                 let mat = SparseColMatRef::new(
                     SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),

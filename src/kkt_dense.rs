@@ -9,7 +9,9 @@
 //! ```text
 //!     K = L D Lᵀ,   L unit lower triangular,  D diagonal,
 //! ```
-//! in the natural order (x block, then z block, then the extra columns).  K is
+//! in the sparse path's fill-reducing (AMD) elimination order, so that both paths
+//! see the same pivots, regularization decisions and rounding behaviour (on LPs and
+//! badly scaled cones the natural order is measurably less accurate).  K is
 //! quasi-definite once regularized, so LDLᵀ exists for every symmetric permutation and
 //! no pivoting is needed.  Dynamic regularization follows faer's rule exactly: a pivot
 //! whose sign disagrees with the expected one (`signs`), or whose magnitude is below
@@ -54,26 +56,50 @@ pub struct DenseLdlt {
     d: Vec<f64>,
     /// w_k = L_jk d_k for the current row j.
     w: Vec<f64>,
-    /// Dense index (row-major, lower triangle) of every KKT value.
+    /// Dense index (row-major, lower triangle) of every KKT value, in the
+    /// elimination order.
     positions: Vec<usize>,
+    /// Elimination order: `order[i]` is the KKT row eliminated i-th.
+    order: Vec<usize>,
+    /// Expected pivot signs in the elimination order.
+    signs: Vec<i8>,
+    /// Right-hand side in the elimination order.
+    work: Vec<f64>,
 }
 
 impl DenseLdlt {
-    /// `col_ptr`/`row_idx`: the upper-triangle CSC pattern of K (row <= column).
-    pub fn new(dim: usize, col_ptr: &[usize], row_idx: &[usize]) -> Self {
+    /// `col_ptr`/`row_idx`: the upper-triangle CSC pattern of K (row <= column);
+    /// `order`: elimination order (None: natural); `signs`: expected pivot signs.
+    pub fn new(dim: usize, col_ptr: &[usize], row_idx: &[usize], order: Option<&[usize]>, signs: &[i8]) -> Self {
+        let order: Vec<usize> = order.map_or_else(|| (0..dim).collect(), <[usize]>::to_vec);
+        let mut inverse = vec![0; dim];
+        for (i, &k) in order.iter().enumerate() {
+            inverse[k] = i;
+        }
         let mut positions = Vec::with_capacity(row_idx.len());
         for c in 0..dim {
             for &r in &row_idx[col_ptr[c]..col_ptr[c + 1]] {
-                // upper entry (r, c), r <= c, is the lower entry (c, r)
-                positions.push(c * dim + r);
+                // entry (r, c) goes to the lower triangle of the permuted matrix
+                let (i, j) = (inverse[r], inverse[c]);
+                positions.push(i.max(j) * dim + i.min(j));
             }
         }
-        DenseLdlt { dim, l: vec![0.0; dim * dim], d: vec![0.0; dim], w: vec![0.0; dim], positions }
+        let signs = order.iter().map(|&k| signs[k]).collect();
+        DenseLdlt {
+            dim,
+            l: vec![0.0; dim * dim],
+            d: vec![0.0; dim],
+            w: vec![0.0; dim],
+            positions,
+            order,
+            signs,
+            work: vec![0.0; dim],
+        }
     }
 
     /// Factor K given by its CSC values.  Returns false when a pivot is zero or the
     /// factor is not finite.
-    pub fn factor(&mut self, values: &[f64], signs: &[i8], delta: f64, eps: f64) -> bool {
+    pub fn factor(&mut self, values: &[f64], delta: f64, eps: f64) -> bool {
         let dim = self.dim;
         self.l.fill(0.0);
         for (&pos, &v) in self.positions.iter().zip(values) {
@@ -93,7 +119,7 @@ impl DenseLdlt {
                 dj -= ljk * *wk;
             }
             if has_delta {
-                let sign = signs[j];
+                let sign = self.signs[j];
                 if (sign > 0 && dj <= eps) || (sign < 0 && dj >= -eps) {
                     dj = f64::from(sign) * delta;
                 } else if sign == 0 && dj.abs() <= eps {
@@ -117,9 +143,21 @@ impl DenseLdlt {
     }
 
     /// Solve K x = b in place with the last factor.
-    pub fn solve_in_place(&self, x: &mut [f64]) {
+    pub fn solve_in_place(&mut self, b: &mut [f64]) {
+        for (w, &k) in self.work.iter_mut().zip(&self.order) {
+            *w = b[k];
+        }
+        let mut x = std::mem::take(&mut self.work);
+        self.solve_permuted(&mut x);
+        for (&xi, &k) in x.iter().zip(&self.order) {
+            b[k] = xi;
+        }
+        self.work = x;
+    }
+
+    /// Solve in the elimination order.
+    fn solve_permuted(&self, x: &mut [f64]) {
         let dim = self.dim;
-        let x = &mut x[..dim];
         // L y = b
         for (i, row) in self.l.chunks_exact(dim).enumerate() {
             let (done, rest) = x.split_at_mut(i);
@@ -198,14 +236,17 @@ mod tests {
             col_ptr.push(row_idx.len());
         }
         let signs: Vec<i8> = (0..dim).map(|i| if i < n { 1 } else { -1 }).collect();
-        let mut f = DenseLdlt::new(dim, &col_ptr, &row_idx);
-        assert!(f.factor(&values, &signs, 1e-7, 1e-13));
-        let b: Vec<f64> = (0..dim).map(|i| i as f64 - 2.0).collect();
-        let mut x = b.clone();
-        f.solve_in_place(&mut x);
-        for i in 0..dim {
-            let kx: f64 = (0..dim).map(|j| full[i * dim + j] * x[j]).sum();
-            assert!((kx - b[i]).abs() < 1e-12, "row {i}: {kx} vs {}", b[i]);
+        let reversed: Vec<usize> = (0..dim).rev().collect();
+        for order in [None, Some(&reversed[..])] {
+            let mut f = DenseLdlt::new(dim, &col_ptr, &row_idx, order, &signs);
+            assert!(f.factor(&values, 1e-7, 1e-13));
+            let b: Vec<f64> = (0..dim).map(|i| i as f64 - 2.0).collect();
+            let mut x = b.clone();
+            f.solve_in_place(&mut x);
+            for i in 0..dim {
+                let kx: f64 = (0..dim).map(|j| full[i * dim + j] * x[j]).sum();
+                assert!((kx - b[i]).abs() < 1e-12, "row {i}: {kx} vs {}", b[i]);
+            }
         }
     }
 
@@ -216,8 +257,8 @@ mod tests {
         let col_ptr = [0, 1, 3];
         let row_idx = [0, 0, 1];
         let values = [0.0, 1.0, 0.0];
-        let mut f = DenseLdlt::new(2, &col_ptr, &row_idx);
-        assert!(f.factor(&values, &[1, -1], 1e-3, 1e-13));
+        let mut f = DenseLdlt::new(2, &col_ptr, &row_idx, None, &[1, -1]);
+        assert!(f.factor(&values, 1e-3, 1e-13));
         assert_eq!(f.d[0], 1e-3);
         assert!((f.d[1] + 1e3).abs() < 1e-9);
     }

@@ -125,7 +125,8 @@ def test_dense_matches_sparse(kind, fam, scaling, seed):
     """Same outcome, same solution, same VJP.  Where the solution (or its derivative) is
     ill-conditioned, two correct sparse solves differ by more than SOL_RTOL at tol 1e-8
     too (simplicial vs supernodal, or a 10x / 100x tighter tolerance): there the dense answer
-    must be within 10x of that spread of the sparse one."""
+    must be within 10x of that spread of the sparse one (or, for a VJP sensitive to
+    where the IPM stopped, agree with the sparse ones when solved 10x tighter)."""
     prob = _problem(kind, fam, scaling, seed)
     sd, vals, rd = _solve(prob, "dense")
     ss, _, rs = _solve(prob, "qdldl")
@@ -177,7 +178,15 @@ def test_dense_matches_sparse(kind, fam, scaling, seed):
         if g_others is None:
             g_others = [vjp(*o) for o in other_solves() if OUTCOME.get(pr.status_name(int(o[1]["status"][0]))) == "solved"]
         spread = max(_diff(g[key], gs[key]) for g in g_others)
-        assert diff <= 10 * spread, f"{where}: {key}: dense - sparse {diff:.2e}, sparse spread {spread:.2e}"
+        if diff <= 10 * spread:
+            continue
+        # the IPM may stop one step earlier or later on one path; a sensitive VJP then
+        # differs by more than the spread: at a 10x tighter tolerance it must agree
+        sd2, _, rd2 = _solve(prob, "dense", TOL / 10)
+        gd2 = vjp(sd2, rd2)
+        sd2_diff = min(_diff(gd2[key], g[key]) for g in g_others)
+        assert sd2_diff <= max(10 * spread, GRAD_RTOL * _scale(gd2[key])), \
+            f"{where}: {key}: dense - sparse {diff:.2e} ({sd2_diff:.2e} at tol/10), sparse spread {spread:.2e}"
 
 
 def test_enough_problems():

@@ -379,7 +379,7 @@ class Cones(Model):
 # ---------------------------------------------------------------------------
 
 # direct_solve_method values: those that run here, and Moreau's GPU-only ones.
-_CPU_METHODS = ("auto", "qdldl", "faer", "faer-1t", "faer-nt")
+_CPU_METHODS = ("auto", "dense", "qdldl", "faer", "faer-1t", "faer-nt")
 _GPU_METHODS = ("cudss", "woodbury")
 _UNSUPPORTED_METHODS = ("riccati",)
 
@@ -393,11 +393,11 @@ def _check_direct_solve_method(name: str, v: Any) -> str:
         if not device_available("cuda"):
             raise ValueError(
                 f"{name}={s!r} needs a CUDA GPU backend, which this installation does not "
-                f"have. Use 'auto', 'qdldl' or 'faer' for the CPU solver."
+                f"have. Use 'auto', 'dense', 'qdldl' or 'faer' for the CPU solver."
             )
     if s in _UNSUPPORTED_METHODS:
         raise ValueError(
-            f"{name}={s!r} is not implemented in moreau-jax. Use 'auto', 'qdldl' or 'faer'."
+            f"{name}={s!r} is not implemented in moreau-jax. Use 'auto', 'dense', 'qdldl' or 'faer'."
         )
     return s
 
@@ -422,8 +422,10 @@ class IPMSettings(Model):
     ``tol_infeas_rel`` (all 1e-8), ``tol_ktratio`` (1e-6); the ``reduced_*``
     tolerances decide AlmostSolved / AlmostInfeasible when progress stalls.
     Algorithm: ``max_step_fraction`` (0.99), ``equilibrate_enable`` (True),
-    ``direct_solve_method`` ('auto' | 'qdldl' | 'faer'; 'faer-1t'/'faer-nt' are
-    accepted as 'faer'; GPU-only methods such as 'cudss' raise ValueError).
+    ``direct_solve_method`` ('auto' | 'dense' | 'qdldl' | 'faer'; 'auto' factors KKT
+    systems densely when n + m <= 12, or n + m <= 96 with a sparse factor at least
+    40% full, else with faer's sparse LDLᵀ;
+    'faer-1t'/'faer-nt' are accepted as 'faer'; GPU-only methods such as 'cudss' raise ValueError).
     moreau-jax extras (Clarabel's names): ``equilibrate_max_iter``,
     ``equilibrate_min_scaling``, ``equilibrate_max_scaling``,
     ``static_regularization_constant``, ``dynamic_regularization_eps``,

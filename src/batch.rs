@@ -2,9 +2,11 @@
 //!
 //! `Family` holds what is shared by all solves: the validated pattern and the
 //! symbolic KKT factorization (ordering computed once).  `solve_batch` runs the
-//! elements on rayon threads, each thread reusing one `Workspace`.
+//! elements on rayon threads, each thread reusing one `Workspace`; workspaces
+//! go back to a pool in the `Family` after a call, so repeated calls (a training
+//! loop) allocate no KKT memory either.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -28,6 +30,35 @@ pub struct Family {
     pub setup_time: f64,
     /// Pattern and symbolic LU of the derivative system, built on first use.
     pub deriv: OnceLock<crate::derivatives::DerivSymbolic>,
+    /// Idle solve workspaces (for `symbolic`), reused across calls and threads.
+    pool: Mutex<Vec<Workspace>>,
+}
+
+/// A workspace borrowed from a family's pool; returned to it on drop.
+struct PooledWorkspace<'f> {
+    family: &'f Family,
+    ws: Option<Workspace>,
+}
+
+impl std::ops::Deref for PooledWorkspace<'_> {
+    type Target = Workspace;
+    fn deref(&self) -> &Workspace {
+        self.ws.as_ref().expect("workspace present until drop")
+    }
+}
+
+impl std::ops::DerefMut for PooledWorkspace<'_> {
+    fn deref_mut(&mut self) -> &mut Workspace {
+        self.ws.as_mut().expect("workspace present until drop")
+    }
+}
+
+impl Drop for PooledWorkspace<'_> {
+    fn drop(&mut self) {
+        if let Some(ws) = self.ws.take() {
+            self.family.pool.lock().unwrap_or_else(|e| e.into_inner()).push(ws);
+        }
+    }
 }
 
 /// Batched inputs.  P and A are either shared (one row) or one row per element.
@@ -55,7 +86,15 @@ impl Family {
             method,
             setup_time: start.elapsed().as_secs_f64(),
             deriv: OnceLock::new(),
+            pool: Mutex::new(Vec::new()),
         })
+    }
+
+    /// An idle workspace from the pool, or a new one.
+    fn workspace(&self) -> PooledWorkspace<'_> {
+        let ws = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let ws = ws.unwrap_or_else(|| Workspace::new(&self.pattern, &self.symbolic));
+        PooledWorkspace { family: self, ws: Some(ws) }
     }
 
     /// Solve one element.  Absent rows (`b_i = +inf` on a nonnegative row) are
@@ -203,7 +242,7 @@ impl Family {
     pub fn solve_batch(&self, v: &BatchValues<'_>, settings: &Settings) -> Result<Vec<SolveResult>, SolverError> {
         self.validate(v)?;
         if v.batch <= 1 {
-            let mut ws = Workspace::new(&self.pattern, &self.symbolic);
+            let mut ws = self.workspace();
             return Ok((0..v.batch)
                 .map(|k| {
                     let (values, warm) = self.element(v, k);
@@ -215,7 +254,7 @@ impl Family {
             (0..v.batch)
                 .into_par_iter()
                 .map_init(
-                    || Workspace::new(&self.pattern, &self.symbolic),
+                    || self.workspace(),
                     |ws, k| {
                         let (values, warm) = self.element(v, k);
                         self.solve_one(settings, values, warm, ws)

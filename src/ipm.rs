@@ -56,11 +56,13 @@ pub struct SolveResult {
 pub struct Workspace {
     kkt: KktSystem,
     cones: Vec<(SupportedCone, Range<usize>)>,
+    /// H dz in `newton_step` (m), kept so that iterations allocate nothing.
+    hdz: Vec<f64>,
 }
 
 impl Workspace {
     pub fn new(pattern: &ProblemPattern, symbolic: &Arc<KktSymbolic>) -> Self {
-        Workspace { kkt: KktSystem::new(Arc::clone(symbolic)), cones: pattern.cones.build() }
+        Workspace { kkt: KktSystem::new(Arc::clone(symbolic)), cones: pattern.cones.build(), hdz: vec![0.0; pattern.m] }
     }
 }
 
@@ -723,12 +725,10 @@ fn newton_step(
         out.z[i] = z2[i] + dtau * z1[i];
     }
     // ds = -offset - H dz
-    let offset = std::mem::take(&mut out.s);
-    let mut hdz = vec![0.0; m];
+    let hdz = &mut ws.hdz;
     for (cone, r) in ws.cones.iter() {
         cone.mul_hs(&mut hdz[r.clone()], &out.z[r.clone()]);
     }
-    out.s = offset;
     for i in 0..m {
         out.s[i] = -out.s[i] - hdz[i];
     }

@@ -18,6 +18,10 @@
 //! depend only on the sparsity of P, A and the cones: `KktSymbolic` computes them
 //! once and is shared (read-only) by every solve of the family, also across the
 //! threads of a batch.  Each solve owns a `KktSystem` with the numeric values.
+//!
+//! Small systems (or `direct_solve_method = "dense"`) are factored by the dense LDLᵀ
+//! of `kkt_dense.rs` instead: same assembled values, same regularization and
+//! refinement, only the factorization differs (no ordering, no symbolic analysis).
 
 use std::sync::Arc;
 
@@ -32,6 +36,7 @@ use faer::{Conj, MatMut, Par, Side, Spec};
 
 use crate::cones::Cone;
 use crate::error::SolverError;
+use crate::kkt_dense::DenseLdlt;
 use crate::problem::ProblemPattern;
 use crate::settings::DirectSolveMethod;
 
@@ -58,21 +63,48 @@ pub struct KktSymbolic {
     extra_diag: Vec<(usize, f64)>,
     /// Per cone: H goes in sparse expanded form.
     expanded: Vec<bool>,
-    factor: SymbolicCholesky<usize>,
+    /// Symbolic sparse factorization; None on the dense path.
+    factor: Option<SymbolicCholesky<usize>>,
+    /// Dense path: the AMD elimination order the sparse factor would use.
+    dense_order: Option<Vec<usize>>,
     /// +1 for the x block, -1 for the z block (dynamic regularization signs).
     signs: Vec<i8>,
 }
 
 impl KktSymbolic {
     /// `expand`: put the H block of expandable cones (large SOCs) in sparse
-    /// expanded form; otherwise every H block is dense.
+    /// expanded form; otherwise every H block is dense.  `method` "auto" picks the
+    /// dense factorization for small systems (see `kkt_dense::prefer_dense`).
     pub fn new(
         pattern: &ProblemPattern,
         cones: &[(impl Cone, std::ops::Range<usize>)],
         method: DirectSolveMethod,
         expand: bool,
     ) -> Result<Self, SolverError> {
+        if method != DirectSolveMethod::Auto {
+            return Self::build(pattern, cones, method, expand);
+        }
+        let dim = pattern.n + pattern.m;
+        if crate::kkt_dense::prefer_dense(dim, None) {
+            return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
+        }
+        let sparse = Self::build(pattern, cones, method, expand)?;
+        if crate::kkt_dense::prefer_dense(dim, Some(sparse.factor_nnz())) {
+            return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
+        }
+        Ok(sparse)
+    }
+
+    fn build(
+        pattern: &ProblemPattern,
+        cones: &[(impl Cone, std::ops::Range<usize>)],
+        method: DirectSolveMethod,
+        expand: bool,
+    ) -> Result<Self, SolverError> {
         let (n, m) = (pattern.n, pattern.m);
+        let dense = method == DirectSolveMethod::Dense;
+        // a dense factor gains nothing from the sparse SOC expansion
+        let expand = expand && !dense;
         let expanded: Vec<bool> = cones.iter().map(|(c, _)| expand && c.hs_is_expandable()).collect();
         let n_expanded = expanded.iter().filter(|&&e| e).count();
         let dim = n + m + 2 * n_expanded;
@@ -174,19 +206,41 @@ impl KktSymbolic {
             }
         }
         let threshold = match method {
-            DirectSolveMethod::Auto => SupernodalThreshold::AUTO,
             DirectSolveMethod::Qdldl => SupernodalThreshold::FORCE_SIMPLICIAL,
             DirectSolveMethod::Faer => SupernodalThreshold::FORCE_SUPERNODAL,
+            DirectSolveMethod::Auto | DirectSolveMethod::Dense => SupernodalThreshold::AUTO,
         };
         let symbolic = SymbolicSparseColMatRef::new_checked(dim, dim, &col_ptr, None, &row_idx);
-        let factor = factorize_symbolic_cholesky(
+        let sparse = factorize_symbolic_cholesky(
             symbolic,
             Side::Upper,
             SymmetricOrdering::Amd,
             CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
         )
         .map_err(|e| SolverError::Internal(format!("symbolic factorization failed: {e:?}")))?;
-        Ok(KktSymbolic { n, m, dim, col_ptr, row_idx, p_map, a_map, diag, hs_map, extra_diag, expanded, factor, signs })
+        // the dense path keeps only the elimination order
+        let (factor, dense_order) = if dense {
+            let order = sparse.perm().map(|p| p.arrays().0.to_vec());
+            (None, Some(order.unwrap_or_else(|| (0..dim).collect())))
+        } else {
+            (Some(sparse), None)
+        };
+        Ok(KktSymbolic {
+            n,
+            m,
+            dim,
+            col_ptr,
+            row_idx,
+            p_map,
+            a_map,
+            diag,
+            hs_map,
+            extra_diag,
+            expanded,
+            factor,
+            dense_order,
+            signs,
+        })
     }
 
     /// True if some cone's H block is in sparse expanded form.
@@ -200,8 +254,22 @@ impl KktSymbolic {
 
     /// Nonzeros of the L factor (a measure of factorization cost).
     pub fn factor_nnz(&self) -> usize {
-        self.factor.len_val()
+        match &self.factor {
+            Some(f) => f.len_val(),
+            None => self.dim * (self.dim - 1) / 2,
+        }
     }
+
+    /// True if the KKT system is factored densely.
+    pub fn is_dense(&self) -> bool {
+        self.factor.is_none()
+    }
+}
+
+/// The numeric factorization: sparse (faer, AMD order) or dense (natural order).
+enum Factor {
+    Sparse { l_values: Vec<f64>, mem: MemBuffer },
+    Dense(DenseLdlt),
 }
 
 /// Numeric KKT values and factor of one solve.
@@ -209,8 +277,7 @@ pub struct KktSystem {
     symbolic: Arc<KktSymbolic>,
     /// KKT values including the static regularization.
     values: Vec<f64>,
-    l_values: Vec<f64>,
-    mem: MemBuffer,
+    factor: Factor,
     /// Static regularization currently on the diagonal (+eps where the pivot
     /// sign is +1, -eps where it is -1).
     static_reg: f64,
@@ -243,15 +310,26 @@ pub struct KktSettings {
 impl KktSystem {
     pub fn new(symbolic: Arc<KktSymbolic>) -> Self {
         let dim = symbolic.dim;
-        let params: Spec<LdltParams, f64> = Default::default();
-        let req = StackReq::any_of(&[
-            symbolic.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
-            symbolic.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
-        ]);
+        let factor = match &symbolic.factor {
+            Some(f) => {
+                let params: Spec<LdltParams, f64> = Default::default();
+                let req = StackReq::any_of(&[
+                    f.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
+                    f.solve_in_place_scratch::<f64>(1, Par::Seq),
+                ]);
+                Factor::Sparse { l_values: vec![0.0; f.len_val()], mem: MemBuffer::new(req) }
+            }
+            None => Factor::Dense(DenseLdlt::new(
+                dim,
+                &symbolic.col_ptr,
+                &symbolic.row_idx,
+                symbolic.dense_order.as_deref(),
+                &symbolic.signs,
+            )),
+        };
         KktSystem {
             values: vec![0.0; symbolic.nnz()],
-            l_values: vec![0.0; symbolic.factor.len_val()],
-            mem: MemBuffer::new(req),
+            factor,
             static_reg: 0.0,
             reg_delta: 0.0,
             reg_eps: 0.0,
@@ -387,33 +465,37 @@ impl KktSystem {
     fn factor(&mut self) -> bool {
         let s = &self.symbolic;
         let dim = s.dim;
-        let mat = SparseColMatRef::new(
-            SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
-            &self.values,
-        );
-        let reg = LdltRegularization {
-            dynamic_regularization_signs: Some(&s.signs),
-            dynamic_regularization_delta: self.reg_delta,
-            dynamic_regularization_epsilon: self.reg_eps,
+        let ok = match (&mut self.factor, &s.factor) {
+            (Factor::Dense(f), _) => f.factor(&self.values, self.reg_delta, self.reg_eps),
+            (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
+                let mat = SparseColMatRef::new(
+                    SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
+                    &self.values,
+                );
+                let reg = LdltRegularization {
+                    dynamic_regularization_signs: Some(&s.signs),
+                    dynamic_regularization_delta: self.reg_delta,
+                    dynamic_regularization_epsilon: self.reg_eps,
+                };
+                let result = symbolic.factorize_numeric_ldlt(
+                    l_values,
+                    mat,
+                    Side::Upper,
+                    reg,
+                    Par::Seq,
+                    MemStack::new(mem),
+                    Default::default(),
+                );
+                if let Err(e) = &result {
+                    tracing::debug!(error = ?e, "faer LDLT error");
+                }
+                result.is_ok() && l_values.iter().all(|v| v.is_finite())
+            }
+            (Factor::Sparse { .. }, None) => unreachable!("sparse factor without a symbolic factorization"),
         };
-        let stack = MemStack::new(&mut self.mem);
-        let result = s.factor.factorize_numeric_ldlt(
-            &mut self.l_values,
-            mat,
-            Side::Upper,
-            reg,
-            Par::Seq,
-            stack,
-            Default::default(),
-        );
-        let faer_ok = result.is_ok();
-        if let Err(e) = &result {
-            tracing::debug!(error = ?e, "faer LDLT error");
-        }
-        let ok = faer_ok && self.l_values.iter().all(|v| v.is_finite());
         if !ok {
             tracing::debug!(
-                faer_ok,
+                dense = s.is_dense(),
                 values_finite = self.values.iter().all(|v| v.is_finite()),
                 max_abs_value = self.values.iter().fold(0.0f64, |a, v| a.max(v.abs())),
                 "LDLT factorization failed"
@@ -424,10 +506,16 @@ impl KktSystem {
 
     fn solve_factored(&mut self, x: &mut [f64]) {
         let s = &self.symbolic;
-        let ldlt = LdltRef::new(&s.factor, &self.l_values);
-        let len = x.len();
-        let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
-        ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+        match (&mut self.factor, &s.factor) {
+            (Factor::Dense(f), _) => f.solve_in_place(x),
+            (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
+                let ldlt = LdltRef::new(symbolic, l_values);
+                let len = x.len();
+                let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
+                ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(mem));
+            }
+            (Factor::Sparse { .. }, None) => unreachable!("sparse factor without a symbolic factorization"),
+        }
     }
 
     /// y = K x with the unregularized K (true P, A and -H).

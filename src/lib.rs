@@ -21,6 +21,7 @@ pub mod equilibrate;
 pub mod error;
 pub mod ipm;
 pub mod kkt;
+pub mod kkt_dense;
 pub mod linalg;
 pub mod problem;
 pub mod settings;

@@ -13,12 +13,12 @@ once per Solver in a Rust-side registry that caches the symbolic analysis) and
 ``settings`` (a ``key=T:value;...`` string built from the live ``Settings`` when
 the call is traced).
 
-Batching: every operand has the same number of leading batch dimensions, each
-either the batch size or 1 (``vmap_method="expand_dims"``); a whole ``vmap``
-batch is ONE call that Rust solves in parallel, and operands broadcast along the
-batch (e.g. P, A under ``in_axes=None``) are used as shared rows, not copied.
-The targets are batch-partitionable, so a batch sharded across devices is
-solved shard by shard.
+Batching and sharding (``_ffi_calls``): each call is a primitive whose operands
+are shared rows (rank 1: P, A under ``in_axes=None``, never copied per element)
+or batched arrays; a whole ``vmap`` batch is ONE call that Rust solves in
+parallel.  Under ``jit`` with a batch-sharded input the call is partitioned
+(``custom_partitioning``): each device solves only its own shard, shared
+operands are replicated, results keep the batch sharding.
 
 Differentiation: ``_solve`` is a ``jax.custom_jvp``.  Its JVP rule runs the
 forward call and then ``moreau_jvp_p``, a primitive that is linear in the
@@ -58,19 +58,21 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import Primitive
-from jax.interpreters import ad, batching, mlir
+from jax.interpreters import ad
 
 from . import _fields
 from ._problem import (
     _as_cones,
     _as_settings,
+    check_b_infinities,
     check_cones_match,
-    check_csr_pattern,
     cones_to_native,
+    sort_csr_pattern,
     settings_to_native,
 )
 from ._devices import resolve_device
+from ._ffi_calls import FfiCall
+from ._gather_map import GatherMap
 from ._solver import load_native
 from ._types import Settings, SolverStatus, WarmStart, Solution, to_status
 
@@ -91,8 +93,6 @@ def _register_targets() -> None:
         native = load_native()
         for name, addr in native.ffi_targets().items():
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(ctypes.c_void_p(addr)), platform="cpu")
-            # A batch sharded over devices is solved shard by shard.
-            jax.ffi.register_ffi_target_as_batch_partitionable(name)
         _registered = True
 
 
@@ -142,72 +142,51 @@ class _Config:
         return {"pattern_id": np.int64(self.pattern_id), "settings": self.settings}
 
 
-def _lead(*arrays) -> Tuple[int, ...]:
-    """Broadcast leading (batch) dimensions of operands of equal rank."""
-    return tuple(np.broadcast_shapes(*(tuple(a.shape[:-1]) for a in arrays)))
+def _solve_widths(cfg: "_Config"):
+    return (cfg.n, cfg.m, cfg.m, INFO_WIDTH)
 
 
-def _out(shape, dtype) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct(tuple(shape), dtype)
+def _tangent_widths(cfg: "_Config"):
+    return (cfg.n, cfg.m, cfg.m)
+
+
+def _cotangent_widths(cfg: "_Config"):
+    return (cfg.nnz_p, cfg.nnz_a, cfg.n, cfg.m)
+
+
+# The three custom calls (see _ffi_calls: batching under vmap, sharding under jit).
+_SOLVE = FfiCall("moreau_solve", _solve_widths)
+_JVP = FfiCall("moreau_jvp", _tangent_widths)
+_VJP = FfiCall("moreau_vjp", _cotangent_widths)
 
 
 def _forward(cfg: _Config, P, A, q, b, *warm):
-    lead, dt = _lead(P, A, q, b, *warm), cfg.dtype
-    out = (_out(lead + (cfg.n,), dt), _out(lead + (cfg.m,), dt), _out(lead + (cfg.m,), dt),
-           _out(lead + (INFO_WIDTH,), dt))
-    return jax.ffi.ffi_call("moreau_solve", out, vmap_method="expand_dims")(P, A, q, b, *warm, **cfg.attrs())
-
-
-def _jvp_call(cfg: _Config, *args):
-    lead, dt = _lead(*args), cfg.dtype
-    out = (_out(lead + (cfg.n,), dt), _out(lead + (cfg.m,), dt), _out(lead + (cfg.m,), dt))
-    return jax.ffi.ffi_call("moreau_jvp", out, vmap_method="expand_dims")(*args, **cfg.attrs())
+    return _SOLVE.bind(P, A, q, b, *warm, cfg=cfg, out_dtypes=(cfg.dtype,) * 4)
 
 
 def _vjp_call(cfg: _Config, dtypes, *args):
     """Gradients of (P, A, q, b), each in the dtype given for it (its primal's)."""
-    lead = _lead(*args)
-    widths = (cfg.nnz_p, cfg.nnz_a, cfg.n, cfg.m)
-    out = tuple(_out(lead + (w,), d) for w, d in zip(widths, dtypes))
-    return jax.ffi.ffi_call("moreau_vjp", out, vmap_method="expand_dims")(*args, **cfg.attrs())
+    return _VJP.bind(*args, cfg=cfg, out_dtypes=tuple(dtypes))
 
 
 # --- the linear JVP primitive ------------------------------------------------
 # Operands: 8 residuals (P, A, q, b, x, z, s, info), then 4 tangents (dP, dA, dq, db).
+# Linear in the tangents: forward mode evaluates the JVP call, reverse mode
+# transposes it into the VJP call.
 _N_RES = 8
-moreau_jvp_p = Primitive("moreau_jvp")
-moreau_jvp_p.multiple_results = True
-
-
-def _jvp_abstract(*args, cfg):
-    lead, dt = _lead(*args), cfg.dtype
-    return (
-        jax.core.ShapedArray(lead + (cfg.n,), dt),
-        jax.core.ShapedArray(lead + (cfg.m,), dt),
-        jax.core.ShapedArray(lead + (cfg.m,), dt),
-    )
-
-
-def _jvp_impl(*args, cfg):
-    return _jvp_call(cfg, *args)
-
-
-def _jvp_batch(args, dims, *, cfg):
-    # Same convention as ffi_call's "expand_dims": batch axis first, size 1 where unbatched.
-    moved = [
-        jnp.expand_dims(a, 0) if d is None else jnp.moveaxis(a, d, 0)
-        for a, d in zip(args, dims)
-    ]
-    return moreau_jvp_p.bind(*moved, cfg=cfg), (0, 0, 0)
+moreau_jvp_p = _JVP.prim
 
 
 def _sum_to(g, shape):
-    """Sum g over the batch axes where the operand had size 1 (it was shared)."""
+    """Sum g over the batch axes along which the operand was shared: all leading axes
+    for a shared row (rank 1), the size-1 ones for a partly batched operand."""
+    if len(shape) < g.ndim:
+        return jnp.sum(g, axis=tuple(range(g.ndim - len(shape))))
     axes = tuple(i for i, (gs, s) in enumerate(zip(g.shape, shape)) if s == 1 and gs != 1)
     return jnp.sum(g, axis=axes, keepdims=True) if axes else g
 
 
-def _jvp_transpose(cts, *args, cfg):
+def _jvp_transpose(cts, *args, cfg, out_dtypes):
     res, tans = args[:_N_RES], args[_N_RES:]
     if any(ad.is_undefined_primal(r) for r in res):
         raise NotImplementedError("moreau: derivatives of second order are not supported")
@@ -221,10 +200,6 @@ def _jvp_transpose(cts, *args, cfg):
     return out
 
 
-moreau_jvp_p.def_impl(_jvp_impl)
-moreau_jvp_p.def_abstract_eval(_jvp_abstract)
-mlir.register_lowering(moreau_jvp_p, mlir.lower_fun(_jvp_impl, multiple_results=True), platform="cpu")
-batching.primitive_batchers[moreau_jvp_p] = _jvp_batch
 ad.primitive_transposes[moreau_jvp_p] = _jvp_transpose
 
 
@@ -241,7 +216,7 @@ def _solve_jvp(cfg, primals, tangents):
     P, A, q, b = primals[:4]
     x, z, s, info = _forward(cfg, *primals)
     # Warm-start values change where the solver starts, not the solution: no tangent.
-    dx, dz, ds = moreau_jvp_p.bind(P, A, q, b, x, z, s, info, *tangents[:4], cfg=cfg)
+    dx, dz, ds = _JVP.bind(P, A, q, b, x, z, s, info, *tangents[:4], cfg=cfg, out_dtypes=(cfg.dtype,) * 3)
     return (x, z, s, info), (dx, dz, ds, jnp.zeros_like(info))
 
 
@@ -396,10 +371,11 @@ class _SolverImpl:
         b = _as_operand("b", b, o._m, "m")
         result, call = _precision(P, A, q, b)
         P, A, q, b = (_to_call_dtype(v, call) for v in (P, A, q, b))
-        if o._nnz_p_full:
-            P = 0.5 * (P[o._src_a] + P[o._src_b])
-        else:
-            P = jnp.zeros((0,), P.dtype)
+        if not isinstance(b, jax.core.Tracer):  # concrete b: bad infinities raise now
+            check_b_infinities(o._cones, np.asarray(b))
+        if o._A_sort is not None:  # caller's (unsorted) order -> sorted pattern
+            A = o._A_sort(A)
+        P = o._symmetrize(P)
         return (P, A, q, b), result, call
 
     def _warm(self, call, warm_x, warm_z, warm_s, warm_z_x=None):
@@ -460,6 +436,10 @@ class Solver:
     compatibility) has no effect: every call already is a native custom call.
     ``b_sparsity_pattern`` (length-m booleans, Moreau's hint for chordal
     decomposition of PSD cones) is checked and kept; it changes nothing here.
+    Unsorted CSR patterns are accepted; gradients follow the caller's value order.
+    ``b_i = +inf`` on a nonnegative row is an absent bound (z_i = 0, s_i = +inf,
+    zero derivatives). Other infinities in b raise ValueError when b is concrete;
+    under jit / vmap that element gets status NumericalError and NaN outputs.
     """
 
     def __init__(
@@ -488,13 +468,25 @@ class Solver:
             )
         self._jit = bool(jit)
         self._b_sparsity_pattern = _check_b_pattern(b_sparsity_pattern, m)
-        P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
-        A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        # Unsorted patterns are sorted here; values are gathered into that order in
+        # _prepare (a GatherMap: see _gather_map), so gradients come back in the
+        # caller's order.
+        P_ip, P_ix, P_sort = sort_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
+        A_ip, A_ix, A_sort = sort_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        self._A_sort = None if np.array_equal(A_sort, np.arange(len(A_sort))) else GatherMap(
+            np.arange(len(A_sort)), A_sort, np.ones(len(A_sort)), len(A_sort), len(A_sort))
         check_cones_match(self._cones, m, f"m = {m}")
-        full_ip, full_ix, self._src_a, self._src_b = _full_pattern(n, P_ip, P_ix)
+        full_ip, full_ix, src_a, src_b = _full_pattern(n, P_ip, P_ix)
+        self._src_a, self._src_b = P_sort[src_a], P_sort[src_b]
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)
         self._nnz_p_full = len(full_ix)
+        # P_full[k] = (P[src_a[k]] + P[src_b[k]]) / 2, as gathers (see _gather_map).
+        k = np.arange(self._nnz_p_full)
+        self._symmetrize = GatherMap(
+            np.concatenate([k, k]), np.concatenate([self._src_a, self._src_b]),
+            np.full(2 * len(k), 0.5), self._nnz_p, self._nnz_p_full,
+        )
         native = load_native()
         self._pattern_id = native.register_pattern(
             n, m, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip, A_ix,

@@ -618,26 +618,28 @@ def test_unconstrained_cvxpylayer():
 def test_solver_and_layer_inside_user_jit_vmap(fam):
     """The Solver (built before or after the arrays exist) and a CvxpyLayer inside
     a user function that is itself jitted and vmapped, with its own float ops."""
+    before = fam.jax_solver()  # built before the arrays
     W = jnp.asarray(np.random.default_rng(2).normal(size=(fam.n, fam.n)) * 0.3)
     P, A = jnp.asarray(fam.P_values()), jnp.asarray(fam.A_values())
     Q, Bb = batch_data(fam, 4, seed=9)
     Q, Bb = jnp.asarray(Q), jnp.asarray(Bb)
-    solver = fam.jax_solver()  # built after the arrays
+    after = fam.jax_solver()  # built after the arrays
 
-    def user(theta, b):
-        sol = solver.solve(P, A, jnp.tanh(W @ theta), b)
-        return jnp.sum(sol.x ** 2) + 0.1 * jnp.sum(sol.z)
+    for solver in (before, after):
+        def user(theta, b):
+            sol = solver.solve(P, A, jnp.tanh(W @ theta), b)
+            return jnp.sum(sol.x ** 2) + 0.1 * jnp.sum(sol.z)
 
-    f = jax.jit(jax.vmap(jax.value_and_grad(user), in_axes=(0, 0)))
-    vals, grads = f(Q, Bb)
-    assert vals.dtype == grads.dtype == FLOAT and grads.shape == Q.shape
-    for k in range(4):
-        v1, g1 = jax.value_and_grad(user)(Q[k], Bb[k])
-        np.testing.assert_allclose(vals[k], v1, rtol=tol(1e-10, 1e-5))
-        np.testing.assert_allclose(grads[k], g1, atol=tol(1e-10, 1e-5))
-        x_ref = fam.numpy_one(fam.P_values(), fam.A_values(), np.tanh(np.asarray(W) @ np.asarray(Q[k], np.float64)),
-                              np.asarray(Bb[k], np.float64))[0]
-        np.testing.assert_allclose(solver.solve(P, A, jnp.tanh(W @ Q[k]), Bb[k]).x, x_ref, atol=tol(1e-8, 1e-5))
+        f = jax.jit(jax.vmap(jax.value_and_grad(user), in_axes=(0, 0)))
+        vals, grads = f(Q, Bb)
+        assert vals.dtype == grads.dtype == FLOAT and grads.shape == Q.shape
+        for k in range(4):
+            v1, g1 = jax.value_and_grad(user)(Q[k], Bb[k])
+            np.testing.assert_allclose(vals[k], v1, rtol=tol(1e-10, 1e-5))
+            np.testing.assert_allclose(grads[k], g1, atol=tol(1e-10, 1e-5))
+            x_ref = fam.numpy_one(fam.P_values(), fam.A_values(),
+                                  np.tanh(np.asarray(W) @ np.asarray(Q[k], np.float64)), np.asarray(Bb[k], np.float64))[0]
+            np.testing.assert_allclose(solver.solve(P, A, jnp.tanh(W @ Q[k]), Bb[k]).x, x_ref, atol=tol(1e-8, 1e-5))
 
     cp = pytest.importorskip("cvxpy")
     from cvxpylayers.jax import CvxpyLayer

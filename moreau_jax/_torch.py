@@ -450,9 +450,12 @@ class Solver:
         full_ip, full_ix, src_a, src_b = full_symmetric_pattern(n, P_ip, P_ix)
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)
-        # Symmetric part of P on the full pattern: P_full = (P[src_a] + P[src_b]) / 2.
+        # Symmetric part of P on the full pattern: P_full = (P[src_a] + P[src_b]) / 2
+        # (nothing to do when every stored entry is its own transpose: a diagonal P).
         self._src_a = torch.from_numpy(np.ascontiguousarray(src_a, dtype=np.int64))
         self._src_b = torch.from_numpy(np.ascontiguousarray(src_b, dtype=np.int64))
+        ident = np.arange(len(src_a))
+        self._P_is_symmetric_as_given = bool(np.array_equal(src_a, ident) and np.array_equal(src_b, ident))
         family = _Family(n, m, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix),
                          A_ip, A_ix, cones_to_native(self._cones))
         self._handle = _register_family(family)
@@ -543,7 +546,10 @@ class Solver:
                 )
         f64 = torch.float64
         P2 = P2.to(f64)
-        Pfull = 0.5 * (P2[:, self._src_a] + P2[:, self._src_b])
+        if self._P_is_symmetric_as_given:
+            Pfull = P2.contiguous()
+        else:
+            Pfull = 0.5 * (P2[:, self._src_a] + P2[:, self._src_b])
         A2 = A2.to(f64).contiguous()
         q2 = q2.to(f64).expand(B, self._n).contiguous()
         b2 = b2.to(f64).expand(B, self._m).contiguous()

@@ -329,7 +329,7 @@ def test_batched_forward_pass():
 
 
 # ---------------------------------------------------------------------------
-# float32, warm start, solver_args, torch.compile through the layer
+# float32, warm start, solver_args
 # ---------------------------------------------------------------------------
 
 
@@ -381,22 +381,3 @@ def test_solver_args_per_call_are_applied_and_restored():
         with pytest.raises(RuntimeError, match="cuda"):
             layer(q_val, solver_args={"device": "cuda"})
         np.testing.assert_allclose(layer(q_val)[0].detach().numpy(), x_ref, atol=1e-5)
-
-
-def test_torch_compile_of_a_function_calling_the_layer():
-    # cvxpylayers' own CPU parameter mapping runs SciPy (a graph break Dynamo
-    # handles); the solve itself is our custom op. Forward and backward agree.
-    torch._dynamo.reset()
-    problem, x, q = seed_problem()
-    layer = CvxpyLayer(problem, parameters=[q], variables=[x], solver="MOREAU")
-
-    def loss_fn(q):
-        x_opt, = layer(q)
-        return (x_opt ** 2).sum()
-
-    compiled = torch.compile(loss_fn, backend="aot_eager")
-    q0 = torch.tensor([0.3, -0.2, 0.1, 0.5, -0.4], dtype=torch.float64, requires_grad=True)
-    q1 = q0.detach().clone().requires_grad_(True)
-    loss_fn(q0).backward()
-    compiled(q1).backward()
-    np.testing.assert_allclose(q1.grad.numpy(), q0.grad.numpy(), rtol=1e-10, atol=1e-12)

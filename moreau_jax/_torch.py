@@ -44,7 +44,7 @@ import threading
 import time
 import warnings
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -52,7 +52,7 @@ import torch
 from torch import Tensor
 
 from . import _fields
-from ._devices import device_error, resolve_device
+from ._devices import resolve_device
 from ._problem import (
     _as_cones,
     _as_settings,
@@ -380,8 +380,9 @@ def _cpu_tensor(name: str, t: Any) -> Tensor:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}.")
     if t.device.type != "cpu":
         raise RuntimeError(
-            f"{name} is on device {t.device}, but this build of moreau solves on the CPU only "
-            f"({device_error('cuda')}). Move the tensors to the CPU with .cpu() first."
+            f"{name} is on device {t.device}, but moreau.torch solves on the CPU only "
+            f"(the Rust solver; tensors are never copied between devices behind your back). "
+            f"Move the tensors to the CPU with .cpu() first."
         )
     if t.is_complex() or t.dtype == torch.bool:
         raise TypeError(f"{name} must be a real floating-point tensor, got dtype {t.dtype}.")
@@ -459,6 +460,8 @@ class Solver:
         family = _Family(n, m, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix),
                          A_ip, A_ix, cones_to_native(self._cones))
         self._handle = _register_family(family)
+        # the family (and its symbolic analyses) lives as long as this Solver
+        weakref.finalize(self, _families.pop, self._handle, None)
         self._refresh_settings()
         family.native(self._settings_text)  # symbolic analysis now, errors now
         _live_solvers.add(self)

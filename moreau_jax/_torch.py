@@ -56,11 +56,12 @@ from ._devices import resolve_device
 from ._problem import (
     _as_cones,
     _as_settings,
+    check_b_infinities,
     check_cones_match,
-    check_csr_pattern,
     cones_to_native,
     full_symmetric_pattern,
     settings_to_native,
+    sort_csr_pattern,
 )
 from ._solver import _DEFAULT_NO_RETRY, load_native
 from ._types import BatchedWarmStart, Settings, SolverStatus, WarmStart, to_status
@@ -87,9 +88,10 @@ class _Family:
 
     _MAX_CACHED = 8
 
-    def __init__(self, n, m, P_ip, P_ix, A_ip, A_ix, native_cones):
+    def __init__(self, n, m, P_ip, P_ix, A_ip, A_ix, cones):
         self.args = (n, m, P_ip, P_ix, A_ip, A_ix)
-        self.cones = native_cones
+        self.cones_spec = cones
+        self.cones = cones_to_native(cones)
         self.nnz_p, self.nnz_a = len(P_ix), len(A_ix)
         self._natives: Dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -154,8 +156,12 @@ def _solve_op(
     warm_z: Optional[Tensor],
     warm_s: Optional[Tensor],
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    native = _families[handle].native(settings)
+    family = _families[handle]
+    native = family.native(settings)
     args = (_np(P), _np(A), _np(q), _np(b))
+    # +inf on a nonnegative row = an absent bound (the Rust core handles it); any
+    # other infinity is an error naming the row (here: the values exist only now).
+    check_b_infinities(family.cones_spec, args[3])
     warm = {}
     if warm_x is not None:
         warm = dict(warm_x=_np(warm_x), warm_z=_np(warm_z), warm_s=_np(warm_s))
@@ -443,22 +449,28 @@ class Solver:
         self.__settings = _as_settings(settings)
         resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
-        P_ip, P_ix = check_csr_pattern("P", _index_array(P_row_offsets), _index_array(P_col_indices), n, n)
-        A_ip, A_ix = check_csr_pattern("A", _index_array(A_row_offsets), _index_array(A_col_indices), m, n)
+        # Unsorted patterns are sorted here; values are gathered into that order in
+        # solve(), so gradients come back in the caller's order.
+        P_ip, P_ix, P_sort = sort_csr_pattern("P", _index_array(P_row_offsets), _index_array(P_col_indices), n, n)
+        A_ip, A_ix, A_sort = sort_csr_pattern("A", _index_array(A_row_offsets), _index_array(A_col_indices), m, n)
+        ident_a = np.arange(len(A_sort))
+        self._A_sort = None if np.array_equal(A_sort, ident_a) else torch.from_numpy(A_sort)
         check_cones_match(self._cones, m, f"m = {m}")
         if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
             raise ValueError(f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}.")
         full_ip, full_ix, src_a, src_b = full_symmetric_pattern(n, P_ip, P_ix)
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)
-        # Symmetric part of P on the full pattern: P_full = (P[src_a] + P[src_b]) / 2
-        # (nothing to do when every stored entry is its own transpose: a diagonal P).
+        # Symmetric part of P on the full pattern: P_full = (P[src_a] + P[src_b]) / 2,
+        # src_* indexing the caller's values (nothing to do when every stored entry
+        # is its own transpose and in order: a diagonal P).
+        src_a, src_b = P_sort[src_a], P_sort[src_b]
         self._src_a = torch.from_numpy(np.ascontiguousarray(src_a, dtype=np.int64))
         self._src_b = torch.from_numpy(np.ascontiguousarray(src_b, dtype=np.int64))
         ident = np.arange(len(src_a))
         self._P_is_symmetric_as_given = bool(np.array_equal(src_a, ident) and np.array_equal(src_b, ident))
         family = _Family(n, m, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix),
-                         A_ip, A_ix, cones_to_native(self._cones))
+                         A_ip, A_ix, self._cones)
         self._handle = _register_family(family)
         # the family (and its symbolic analyses) lives as long as this Solver
         weakref.finalize(self, _families.pop, self._handle, None)
@@ -553,7 +565,8 @@ class Solver:
             Pfull = P2.contiguous()
         else:
             Pfull = 0.5 * (P2[:, self._src_a] + P2[:, self._src_b])
-        A2 = A2.to(f64).contiguous()
+        A2 = A2.to(f64)
+        A2 = (A2 if self._A_sort is None else A2[:, self._A_sort]).contiguous()
         q2 = q2.to(f64).expand(B, self._n).contiguous()
         b2 = b2.to(f64).expand(B, self._m).contiguous()
         warm = self._warm_tensors(warm_start, B)
@@ -611,6 +624,10 @@ class Solver:
         # back through the symmetrization P_full = (P[src_a] + P[src_b]) / 2
         dP = torch.zeros((B, self._nnz_p), dtype=torch.float64)
         dP.index_add_(1, self._src_a, 0.5 * gP).index_add_(1, self._src_b, 0.5 * gP)
+        if self._A_sort is not None:   # back to the caller's order of A's values
+            dA = torch.empty_like(gA)
+            dA[:, self._A_sort] = gA
+            gA = dA
         out = (dP, gq, gA, gb)
         return out if batched else tuple(t[0] for t in out)
 

@@ -236,6 +236,61 @@ def test_upper_triangular_P_pattern_gives_the_same_solution_and_symmetric_gradie
     np.testing.assert_allclose(Pu.grad.numpy(), Gsym[r, c], rtol=1e-8, atol=1e-10)
 
 
+def test_unsorted_patterns_give_gradients_in_the_callers_order():
+    prob = random_feasible("qp", 5, n=6)
+    P = sp.csr_matrix(prob["P"]); P.sort_indices()
+    A = sp.csr_matrix(prob["A"]); A.sort_indices()
+    rng = np.random.default_rng(2)
+
+    def shuffled(M):
+        # the same matrix with the entries of each row stored in a random order
+        perm = np.concatenate([M.indptr[r] + rng.permutation(M.indptr[r + 1] - M.indptr[r])
+                               for r in range(M.shape[0])]).astype(np.int64)
+        return torch.tensor(M.indptr), torch.tensor(M.indices[perm]), perm
+
+    Pip, Pix, Pperm = shuffled(P)
+    Aip, Aix, Aperm = shuffled(A)
+    assert not np.array_equal(Aperm, np.arange(A.nnz))
+    cones = moreau_cones(prob["cones"])
+    ref = make_solver(prob)
+    mixed = moreau.torch.Solver(prob["n"], prob["m"], Pip, Pix, Aip, Aix, cones,
+                                moreau.Settings(ipm_settings=TIGHT.copy()))
+    Pv, Av, q, b = values(prob)
+    Pu = torch.tensor(P.data[Pperm], requires_grad=True)
+    Au = torch.tensor(A.data[Aperm], requires_grad=True)
+    w = torch.linspace(-1, 1, prob["n"], dtype=F64)
+    x_ref = ref.solve(Pv, Av, q, b).x
+    x_mix = mixed.solve(Pu, Au, q.detach(), b.detach()).x
+    np.testing.assert_allclose(x_mix.detach().numpy(), x_ref.detach().numpy(), atol=1e-10)
+    (x_ref @ w).backward()
+    (x_mix @ w).backward()
+    np.testing.assert_allclose(Pu.grad.numpy(), Pv.grad.numpy()[Pperm], rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(Au.grad.numpy(), Av.grad.numpy()[Aperm], rtol=1e-8, atol=1e-11)
+    dP, dq, dA, db = mixed.backward(w)
+    np.testing.assert_allclose(dA.numpy(), Au.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dP.numpy(), Pu.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_plus_inf_in_b_is_an_absent_bound_other_infinities_raise():
+    prob = seed_prob()
+    solver = make_solver(prob)
+    P, A, q, b = values(prob, grad=False)
+    q = torch.tensor([-1.0, 2.0, 3.0, 4.0, 5.0], requires_grad=True)
+    b_inf = b.clone()
+    b_inf[1] = float("inf")       # drop x_0 >= 0
+    sol = solver.solve(P, A, q, b_inf)
+    assert solver.info.status == moreau.SolverStatus.Solved
+    # min 1/2||x||^2 + q'x, sum(x) = 1, x_1..4 >= 0: x = e_0 still (x_0 = 1 > 0)
+    np.testing.assert_allclose(sol.x.detach().numpy(), [1, 0, 0, 0, 0], atol=1e-6)
+    assert float(sol.z[1].detach()) == 0.0
+    sol.x.sum().backward()
+    assert torch.isfinite(q.grad).all()
+    b_bad = b.clone()
+    b_bad[0] = float("inf")       # a zero-cone row
+    with pytest.raises(ValueError, match="zero-cone row"):
+        solver.solve(P, A, q, b_bad)
+
+
 # ---------------------------------------------------------------------------
 # batch, failed elements
 # ---------------------------------------------------------------------------

@@ -34,6 +34,10 @@ or ``settings.device="cuda"`` (there is no CUDA solver in this build), raises a
 
 P: as in the JAX layer, the solve uses the symmetric part of the given values,
 ``(P + P')/2`` on the full pattern (an upper-triangular pattern is mirrored).
+CSR patterns may have unsorted column indices within a row: values are gathered
+into sorted order before the solve, so gradients come back in the caller's order.
+``b_i = +inf`` on a nonnegative row is an absent bound (Rust core); any other
+infinity in b raises ValueError from the solve op.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ __all__ = [
     "check_symmetric_pattern",
     "transpose_permutation",
     "symmetrize_values",
+    "full_symmetric_pattern",
     "check_cones_match",
     "cones_to_native",
     "settings_to_native",
@@ -538,6 +539,36 @@ def transpose_permutation(n: int, indptr: np.ndarray, indices: np.ndarray) -> np
             f"triangles) with a structurally symmetric pattern."
         )
     return pos_c
+
+
+def full_symmetric_pattern(n: int, ip: np.ndarray, ix: np.ndarray):
+    """Return (full_ip, full_ix, src_a, src_b): the full symmetric pattern and, for
+    each of its entries, the two given value positions whose mean is its value.
+
+    Accepts a structurally symmetric pattern (src_b = transposed position) or an
+    upper-triangular one (mirrored; src_a = src_b)."""
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ip))
+    k = np.arange(len(ix), dtype=np.int64)
+    keys = rows * max(n, 1) + ix
+    tkeys = ix * max(n, 1) + rows
+    pos = np.searchsorted(keys, tkeys)
+    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+    if len(keys) == 0 or np.all((pos < len(keys)) & (keys[pos_c] == tkeys)):
+        return ip, ix, k, pos_c
+    if np.any(ix < rows):
+        raise ValueError(
+            "The P pattern must be the full symmetric matrix (both triangles, structurally "
+            "symmetric) or its upper triangle; this pattern is neither."
+        )
+    off = ix != rows
+    r = np.concatenate([rows, ix[off]])
+    c = np.concatenate([ix, rows[off]])
+    src = np.concatenate([k, k[off]])
+    order = np.lexsort((c, r))
+    r, c, src = r[order], c[order], src[order]
+    full_ip = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(full_ip, r + 1, 1)
+    return np.cumsum(full_ip), c, src, src
 
 
 def check_symmetric_pattern(n: int, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:

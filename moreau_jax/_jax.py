@@ -54,6 +54,7 @@ from jax.interpreters import ad, batching, mlir
 
 from . import _fields
 from ._problem import (
+    DirectConeLift,
     _as_cones,
     _as_settings,
     check_cones_match,
@@ -88,11 +89,13 @@ def _register_targets() -> None:
 
 
 class JaxSolution(NamedTuple):
-    """Primal x (n,), dual z (m,), slack s (m,) (leading batch axes under vmap)."""
+    """Primal x (n,), dual z (m,), slack s (m,) (leading batch axes under vmap),
+    and z_x, the duals of the direct cones (Cones.dir_cones, in spec order)."""
 
     x: jax.Array
     z: jax.Array
     s: jax.Array
+    z_x: Optional[jax.Array] = None
 
 
 class JaxSolveInfo(NamedTuple):
@@ -338,7 +341,7 @@ class _SolverImpl:
         # never a silent CPU solve (settings can change per call: checked at trace).
         resolve_device(o._settings.device)
         text = _checked_settings(_encode_settings(o._settings))
-        return _Config(o._pattern_id, o._n, o._m, o._nnz_p_full, o._nnz_a, text)
+        return _Config(o._pattern_id, o._n, o._m_native, o._nnz_p_full, o._nnz_a_native, text)
 
     def _prepare(self, P_values, A_values, q, b):
         o = self._owner
@@ -350,11 +353,30 @@ class _SolverImpl:
             P = 0.5 * (P[o._src_a] + P[o._src_b])
         else:
             P = jnp.zeros((0,), jnp.float64)
+        if o._lift is not None:  # direct cones: solved as slack rows (DirectConeLift)
+            A, b = o._lift.jax_A(A), o._lift.jax_rows(b)
         return P, A, q, b
+
+    def _lift_warm(self, warm, warm_z_x):
+        """Warm (x, z, s) of the user's rows -> the lifted rows; () (cold start) when
+        there are direct cones but no z_x for them."""
+        lift = self._owner._lift
+        if lift is None or not warm:
+            return warm
+        if warm_z_x is None or np.size(warm_z_x) == 0:
+            return ()
+        x, z, s = warm
+        zx = _as_operand("warm_z_x", warm_z_x, len(lift.dir_rows), "entries of the direct cones")
+        return x, lift.jax_rows(z, zx), lift.jax_rows(s, x[lift.dir_cols])
 
     def _finish(self, out):
         x, z, s, info = out
-        sol = JaxSolution(x, z, s)
+        lift = self._owner._lift
+        if lift is not None:
+            z, s, z_x = lift.jax_split(z, s)
+        else:
+            z_x = jnp.zeros(x.shape[:-1] + (0,), x.dtype)
+        sol = JaxSolution(x, z, s, z_x)
         meta = JaxSolveInfo(info[..., 0].astype(jnp.int32), info[..., 1].astype(jnp.int32), info[..., 2], info[..., 3])
         self._owner._record_info(meta)
         return sol, meta
@@ -373,9 +395,10 @@ class _SolverImpl:
                 _as_operand("warm_z", pending["warm_z"], o._m, "m"),
                 _as_operand("warm_s", pending["warm_s"], o._m, "m"),
             )
+            warm = self._lift_warm(warm, pending.get("warm_z_x"))
         return self._finish(_solve(self._config(), *args, *warm))
 
-    def solve_warm(self, P_values, A_values, q, b, warm_x, warm_z, warm_s):
+    def solve_warm(self, P_values, A_values, q, b, warm_x, warm_z, warm_s, warm_z_x=None):
         """Like ``solve``, starting the interior-point method from (x, z, s)."""
         _register_targets()
         o = self._owner
@@ -385,6 +408,7 @@ class _SolverImpl:
             _as_operand("warm_z", warm_z, o._m, "m"),
             _as_operand("warm_s", warm_s, o._m, "m"),
         )
+        warm = self._lift_warm(warm, warm_z_x)
         return self._finish(_solve(self._config(), *args, *warm))
 
 
@@ -425,10 +449,17 @@ class Solver:
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)
         self._nnz_p_full = len(full_ix)
+        # Direct cones are solved as slack rows: the native problem has the lifted A.
+        self._lift = DirectConeLift(self._cones, n, m, A_ip, A_ix) if self._cones.dir_cones else None
+        lift = self._lift
+        native_cones = cones_to_native(self._cones) if lift is None else lift.native_cones
+        self._m_native = m if lift is None else lift.m
+        self._nnz_a_native = self._nnz_a if lift is None else lift.nnz
+        A_ip_nat, A_ix_nat = (A_ip, A_ix) if lift is None else (lift.A_ip, lift.A_ix)
         native = load_native()
         self._pattern_id = native.register_pattern(
-            n, m, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip, A_ix,
-            dict(cones_to_native(self._cones)),
+            n, self._m_native, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip_nat, A_ix_nat,
+            dict(native_cones),
         )
         self._impl = _SolverImpl(self)
         _live_solvers.add(self)
@@ -466,7 +497,9 @@ class Solver:
         else:
             if not isinstance(warm_start, (WarmStart, Solution, JaxSolution)):
                 raise TypeError(f"warm_start must be a WarmStart, got {type(warm_start).__name__}.")
-            sol, _ = self._impl.solve_warm(P, A, q, b, warm_start.x, warm_start.z, warm_start.s)
+            sol, _ = self._impl.solve_warm(
+                P, A, q, b, warm_start.x, warm_start.z, warm_start.s, getattr(warm_start, "z_x", None)
+            )
         return sol
 
     def _record_info(self, meta: JaxSolveInfo) -> None:

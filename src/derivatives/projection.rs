@@ -329,7 +329,7 @@ mod tests {
                 assert!((pn[i] - p[i]).abs() < 1e-10 * (1.0 + p[i].abs()));
             }
             let mut jac = vec![0.0; 9];
-            primal_jacobian(kind, &v0, &p, &mut jac);
+            primal_jacobian(kind.clone(), &v0, &p, &mut jac);
             let proj = |v: &[f64]| project_boundary_newton(v, &p, alpha, g).to_vec();
             check_fd(&v0, &jac, &proj, 1e-6);
         }

@@ -603,8 +603,8 @@ mod tests {
                 let ms: Vec<f64> = s.iter().map(|v| -v).collect();
                 assert_vec_close(&g, &ms, tol, "grad f*(-g(s)) = -s");
                 assert!(close(dot(&z, &s), nu, tol, 0.0));
-                // grad of the primal barrier by FD (interior points only)
-                if !primal_feasible(&alpha, &s.iter().map(|v| v * (1.0 + 1e-5)).collect::<Vec<_>>()) {
+                // grad of the primal barrier by FD (the random points, away from the boundary)
+                if k >= 30 {
                     continue;
                 }
                 let fb = primal_barrier(&alpha, &s);

@@ -623,8 +623,8 @@ def test_cvxpy_powconend_vs_clarabel(seed):
     prob.solve(solver="CLARABEL")
     ref_val = prob.value
     ref_vars = [v.value.copy() for v in prob.variables()]
-    ref_duals = [np.array(c.dual_value, dtype=object) if isinstance(c.dual_value, list) else c.dual_value
-                 for c in cons]
+    ref_duals = [[np.array(d, float) for d in c.dual_value] if isinstance(c.dual_value, list)
+                 else np.array(c.dual_value, float) for c in cons]
     prob.solve(solver="MOREAU")
     assert prob.status == "optimal", prob.status
     assert abs(prob.value - ref_val) <= 1e-6 * max(1.0, abs(ref_val))
@@ -671,7 +671,7 @@ def test_cvxpylayers_powconend_solution_and_gradient():
 
     def ref_x(cval):
         c.value = cval
-        prob.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+        prob.solve(solver="CLARABEL", tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
         return x.value.copy()
 
     xo, = layer(jnp.asarray(cv))
@@ -739,3 +739,35 @@ def test_cvxpylayers_cones_patch_is_needed():
     patched = fn(dims)
     assert patched.total_constraints() == m
     assert patched.gen_power_cone_params == [([0.2, 0.3, 0.5], 1)]
+
+
+def test_cvxpy_direct_gen_power_cones_through_facade(monkeypatch):
+    """With CVXPY's own DIR_CONE_KINDS (the MOREAU_JAX_CVXPY_DIRECT_CONES=1 opt-out),
+    a PowConeND on plain variables arrives as DirectConeSpec(kind="gen_power"):
+    primal and dual answers must equal Clarabel's."""
+    import cvxpy as cp
+    from cvxpy.reductions.solvers.conic_solvers.moreau_conif import MOREAU
+
+    original = getattr(MOREAU, "_moreau_jax_original_DIR_CONE_KINDS", None)
+    if not original:
+        pytest.skip("this CVXPY has no direct cones")
+    monkeypatch.setattr(MOREAU, "DIR_CONE_KINDS", original)
+    x = cp.Variable(3)
+    t = cp.Variable()
+    y = cp.Variable(2)
+    cons = [cp.PowConeND(x, t, np.array([0.2, 0.3, 0.5])), cp.sum(x) <= 2.0, x <= 1.5,
+            cp.SOC(y[0], y[1:]), y[0] <= 1]
+    prob = cp.Problem(cp.Maximize(t + y[1] - 0.1 * cp.sum_squares(x)), cons)
+    data, _, _ = prob.get_problem_data(solver="MOREAU")
+    assert "gen_power" in [c.kind for c in data["dir_cones"]]
+    prob.solve(solver="CLARABEL")
+    ref = (prob.value, x.value.copy(), [np.array(c.dual_value if not isinstance(c.dual_value, list)
+                                                 else np.concatenate([np.ravel(d) for d in c.dual_value]), float)
+                                        for c in cons])
+    prob.solve(solver="MOREAU")
+    assert prob.status == "optimal"
+    assert abs(prob.value - ref[0]) <= 1e-6 * max(1, abs(ref[0]))
+    np.testing.assert_allclose(x.value, ref[1], atol=1e-5)
+    for c, r in zip(cons, ref[2]):
+        d = c.dual_value if not isinstance(c.dual_value, list) else np.concatenate([np.ravel(v) for v in c.dual_value])
+        np.testing.assert_allclose(np.asarray(d, float), r, atol=1e-5)

@@ -135,7 +135,7 @@ def test_vmap_matches_compiled_solver(fam, solver, B):
     P, A = fam.P_values(), fam.A_values()
     ref, info = fam.numpy_batch(P[None], A[None], Q, Bb)
     f = jax.jit(jax.vmap(lambda P, A, q, b: tuple(solver._impl.solve(P, A, q, b)[0]), in_axes=(None, None, 0, 0)))
-    x, z, s = f(P, A, Q, Bb)
+    x, z, s, z_x = f(P, A, Q, Bb)
     assert x.shape == (B, fam.n)
     np.testing.assert_allclose(x, ref.x, atol=1e-8)
     np.testing.assert_allclose(z, ref.z, atol=1e-8)

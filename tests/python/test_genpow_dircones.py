@@ -671,14 +671,14 @@ def test_cvxpylayers_powconend_solution_and_gradient():
 
     def ref_x(cval):
         c.value = cval
-        prob.solve(solver="CLARABEL", tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
+        prob.solve(solver="CLARABEL")
         return x.value.copy()
 
     xo, = layer(jnp.asarray(cv))
     np.testing.assert_allclose(np.asarray(xo), ref_x(cv), atol=1e-5)
     w = np.array([1.0, -2.0, 0.5])
     g = jax.grad(lambda cc: jnp.asarray(w) @ layer(cc)[0])(jnp.asarray(cv))
-    h = 1e-4
+    h = 1e-3
     fd = np.array([(w @ ref_x(cv + h * e) - w @ ref_x(cv - h * e)) / (2 * h) for e in np.eye(d)])
     np.testing.assert_allclose(np.asarray(g), fd, atol=1e-4)
 

@@ -14,7 +14,12 @@
 //!     Hess f*   = diag((2 alpha_i r + 1 - alpha_i) / u_i^2 ; 2 / psi)
 //!                 + r (r - 1) a a' - (2 r / psi) (a w' + w a') + (4 / psi^2) w w'
 //! (a lives on the u block, w on the w block): a diagonal plus a rank-2 term,
-//! applied in O(d) and written to the KKT matrix as a dense block.
+//! applied in O(d).  Its 2x2 core has determinant -4 r^2 / (phi psi) < 0, and
+//! factoring it through its (w, w) entry gives exactly
+//!     Hess f* = diag(...) + u u' - v v',   u = -r a + (2 / psi) w,   v = sqrt(r) a,
+//! so cones larger than `MAX_DENSE_DIM` go into the KKT matrix in the sparse
+//! expanded form of the large second-order cones (two extra columns); smaller
+//! ones as a dense block.
 //!
 //! Primal gradient g(s) = -z with grad f*(z) = -s.  Solving the gradient
 //! equations for z given r: u_i = (1 + alpha_i + 2 alpha_i t) / x_i with
@@ -35,6 +40,7 @@
 // NaN-aware `!(x > 0.0)` tests are deliberate.
 #![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
 
+use super::soc::MAX_DENSE_DIM;
 use super::util::{dot, triu_index};
 use super::{Cone, ScalingStrategy, StepSettings};
 
@@ -79,6 +85,27 @@ impl LowRankHess {
         for j in 0..self.w.len() {
             let k = d1 + j;
             y[k] = scale * (self.d[k] * x[k] + self.w[j] * (self.c_aw * ax + self.c_ww * wx));
+        }
+    }
+
+    /// d, v, u with H = diag(d) + u u' - v v', all times `scale` (module docs).
+    fn expansion(&self, scale: f64, d: &mut [f64], v: &mut [f64], u: &mut [f64]) {
+        let d1 = self.a.len();
+        // c_aa = r (r - 1), c_aw = -2 r / psi, c_ww = 4 / psi^2: r = -c_aw / sqrt(c_ww)
+        let sw = self.c_ww.sqrt();
+        let r = -self.c_aw / sw;
+        let sq = scale.sqrt();
+        let sr = r.max(0.0).sqrt();
+        for i in 0..d1 {
+            d[i] = scale * self.d[i];
+            u[i] = -sq * r * self.a[i];
+            v[i] = sq * sr * self.a[i];
+        }
+        for j in 0..self.w.len() {
+            let k = d1 + j;
+            d[k] = scale * self.d[k];
+            u[k] = sq * sw * self.w[j];
+            v[k] = 0.0;
         }
     }
 
@@ -380,6 +407,12 @@ impl Cone for GenPowerCone {
     fn hs_is_diagonal(&self) -> bool {
         false
     }
+    fn hs_is_expandable(&self) -> bool {
+        self.dim() > MAX_DENSE_DIM
+    }
+    fn hs_expansion(&self, d: &mut [f64], v: &mut [f64], u: &mut [f64]) {
+        self.hess.expansion(self.mu, d, v, u);
+    }
     fn margins(&self, _z: &[f64]) -> (f64, f64) {
         // Never called: non-symmetric cones start from `unit_initialization`.
         (0.0, 0.0)
@@ -667,6 +700,11 @@ mod tests {
                 }
             }
             assert_vec_close(&y, &y2, 1e-12, "mul_hs vs hs_block");
+            // the expanded form D + uu' - vv' is the same matrix
+            let (mut dd, mut vv, mut uu) = (vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]);
+            cone.hs_expansion(&mut dd, &mut vv, &mut uu);
+            let y3: Vec<f64> = (0..dim).map(|i| dd[i] * x[i] + uu[i] * dot(&uu, &x) - vv[i] * dot(&vv, &x)).collect();
+            assert_vec_close(&y3, &y, 1e-10, "expansion vs mul_hs");
             // H = 0.7 Hess f*(z) is positive definite: x'Hx > 0
             assert!(dot(&x, &y) > 0.0);
             // primal-dual request: local mu, so that H z = s on the central path

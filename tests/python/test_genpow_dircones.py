@@ -224,6 +224,28 @@ def test_gen_power_vs_clarabel(seed, mix, infeasible):
         off += d
 
 
+@pytest.mark.parametrize("d1,d2", [(3, 40), (40, 2), (20, 30)])
+def test_large_gen_power_cones_vs_clarabel(d1, d2):
+    """Cones of dimension > 32 go into the KKT matrix in the sparse expanded form."""
+    rng = np.random.default_rng(d1 * 100 + d2)
+    al = _rand_alphas(rng, d1)
+    d = d1 + d2
+    n = d + 2
+    A_cone = np.hstack([-np.eye(d), rng.standard_normal((d, 2)) * 0.1])
+    b_cone = 0.1 * _interior(rng, "gen_power", (al, d2))
+    A = np.vstack([np.ones((1, n)), A_cone])
+    b = np.concatenate([[3.0], b_cone])
+    q = rng.standard_normal(n)
+    P = sp.diags(np.full(n, 0.3), format="csc")
+    prob = dict(P=P, q=q, A=sp.csc_matrix(A), b=b, zero=1, nonneg=0, blocks=[("gen_power", (al, d2))])
+    ref = _solve_clarabel(prob)
+    solver, sol = _solve_moreau(prob)
+    assert str(ref.status) == "Solved" and solver.info.status.name == "Solved"
+    assert abs(solver.info.obj_val - ref.obj_val) <= 1e-6 * max(1.0, abs(ref.obj_val))
+    # (x is fixed only to ~sqrt(gap / 0.3) by the strong convexity of the objective)
+    np.testing.assert_allclose(sol.x, np.array(ref.x), atol=1e-4)
+
+
 def test_gen_power_dim1_one_is_a_second_order_cone():
     """(alphas=[1], dim2) is the SOC {x >= ||y||}: same optimum both ways."""
     rng = np.random.default_rng(3)

@@ -793,3 +793,12 @@ def test_cvxpy_direct_gen_power_cones_through_facade(monkeypatch):
     for c, r in zip(cons, ref[2]):
         d = c.dual_value if not isinstance(c.dual_value, list) else np.concatenate([np.ravel(v) for v in c.dual_value])
         np.testing.assert_allclose(np.asarray(d, float), r, atol=1e-5)
+
+
+def test_cvxpy_powconend_unbounded():
+    import cvxpy as cp
+    x = cp.Variable(2)
+    t = cp.Variable()
+    prob = cp.Problem(cp.Maximize(t), [cp.PowConeND(x, t, np.array([0.3, 0.7])), x[0] <= 1.0])
+    prob.solve(solver="MOREAU")
+    assert prob.status == "unbounded"

@@ -27,7 +27,12 @@ __all__ = [
     "as_float_array",
     "to_csr",
     "symmetric_csr",
+    "ValueMap",
+    "csr_with_map",
+    "symmetric_csr_with_map",
     "check_csr_pattern",
+    "sort_csr_pattern",
+    "check_b_infinities",
     "check_symmetric_pattern",
     "transpose_permutation",
     "symmetrize_values",
@@ -100,11 +105,13 @@ def as_float_array(
     shape: Optional[Sequence[Optional[int]]] = None,
     shapes: Optional[Sequence[Sequence[Optional[int]]]] = None,
     shape_hint: str = "",
+    allow_inf: bool = False,
 ) -> np.ndarray:
     """Return ``value`` as a C-contiguous float64 array, checking dtype, shape and finiteness.
 
     ``shape`` (or any one of ``shapes``) gives the accepted shape(s); None in a
-    shape accepts any length on that axis.
+    shape accepts any length on that axis. ``allow_inf`` lets +-inf through (NaN
+    still raises): for b, whose infinities ``check_b_infinities`` checks.
     """
     if value is None:
         raise TypeError(f"{name} is required (got None).")
@@ -124,8 +131,54 @@ def as_float_array(
         raise ValueError(
             f"{name} has shape {arr.shape}, expected {want}{shape_hint}."
         )
-    _check_finite(name, arr)
+    _check_finite(name, np.where(np.isinf(arr), 0.0, arr) if allow_inf else arr)
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _cone_row_blocks(cones: Cones) -> List[Tuple[str, int, int]]:
+    """(kind, first row, end row) of each cone block of the rows of b."""
+    blocks, r = [], 0
+    sizes = [
+        ("zero-cone", cones.num_zero_cones),
+        ("nonnegative-cone", cones.num_nonneg_cones),
+        ("second-order-cone", sum(cones.so_cone_dims)),
+        ("exponential-cone", 3 * cones.num_exp_cones),
+        ("power-cone", 3 * len(cones.power_alphas)),
+        ("generalized-power-cone", sum(len(a) + d2 for a, d2 in cones.gen_power_cone_params)),
+        ("PSD-cone", sum(d * (d + 1) // 2 for d in cones.psd_dims)),
+    ]
+    for kind, size in sizes:
+        blocks.append((kind, r, r + int(size)))
+        r += int(size)
+    return blocks
+
+
+def check_b_infinities(cones: Cones, b: np.ndarray, name: str = "b") -> None:
+    """Infinite entries of b, shape (m,) or (B, m): +inf on a nonnegative-cone row
+    means the row is absent (no bound; its dual is 0 and its gradients are 0), as
+    in the official Moreau package. Any other infinity (-inf on a nonnegative
+    row, +-inf on a zero, SOC, exp, power or PSD row) is a ValueError naming the
+    row. NaN is rejected before (``as_float_array``)."""
+    b = np.asarray(b)
+    if b.size == 0 or np.isfinite(b).all():
+        return
+    blocks = _cone_row_blocks(cones)
+    _, l0, l1 = blocks[1]
+    row = np.arange(b.shape[-1])
+    ok = np.isposinf(b) & (row >= l0) & (row < l1)
+    bad = np.isinf(b) & ~ok
+    if not np.any(bad):
+        return
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    i = where[-1]
+    kind = next((k for k, r0, r1 in blocks if r0 <= i < r1), "out-of-range")
+    at = ", ".join(map(str, where))
+    raise ValueError(
+        f"{name}[{at}] = {b[where]} on row {i}, a "
+        f"{kind} row: infinite values of b are allowed only as +inf on nonnegative-cone rows "
+        f"(rows {l0}..{l1 - 1}), where +inf means the row's bound is absent. Remove the row, "
+        f"or give a finite value."
+    )
 
 
 def _shape_ok(got: Tuple[int, ...], want: Sequence[Optional[int]]) -> bool:
@@ -142,11 +195,72 @@ def _fmt_shape(s: Sequence[Optional[int]]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def to_csr(name: str, M: Any, shape: Tuple[int, int]) -> CSR:
-    """Any scipy sparse matrix / dense 2-D array -> canonical CSR (indptr, indices, data).
+class ValueMap:
+    """The linear map from a caller's stored matrix values to the solver's canonical
+    CSR values, ``canonical = M @ values`` (M sparse, nnz_out x nnz_in).
 
-    Column indices come out sorted and unique (duplicates are summed, as
-    scipy does); explicitly stored zeros of sparse input are kept.
+    The solver works on a canonical CSR (rows in order, sorted unique column
+    indices; for P the full symmetric matrix). Callers may store their matrix in
+    another order (unsorted CSR, CSC, COO, duplicates, only P's upper triangle),
+    so every value array they pass goes through ``forward`` and every gradient
+    we return goes through ``adjoint`` (M^T): then ``dP_values[k]`` is the
+    derivative with respect to the caller's ``data[k]``, whatever the order.
+    The identity map (already canonical input) costs nothing.
+    """
+
+    def __init__(self, nnz_out: int, nnz_in: int, dest: np.ndarray, src: np.ndarray,
+                 weight: Optional[np.ndarray] = None):
+        dest = np.asarray(dest, dtype=np.int64)
+        src = np.asarray(src, dtype=np.int64)
+        w = np.ones(len(dest)) if weight is None else np.asarray(weight, dtype=np.float64)
+        self.nnz_in, self.nnz_out = int(nnz_in), int(nnz_out)
+        self.identity = (
+            nnz_in == nnz_out == len(dest)
+            and np.array_equal(dest, np.arange(nnz_in))
+            and np.array_equal(src, dest)
+            and bool(np.all(w == 1.0))
+        )
+        self._M = None if self.identity else sparse.csr_array(
+            (w, (dest, src)), shape=(self.nnz_out, self.nnz_in)
+        )
+        self._MT = None if self.identity else self._M.T.tocsr()
+
+    @classmethod
+    def from_permutation(cls, perm: np.ndarray) -> "ValueMap":
+        """canonical[p] = values[perm[p]] (a re-ordering, e.g. of an unsorted CSR)."""
+        k = len(perm)
+        return cls(k, k, np.arange(k), perm)
+
+    def _apply(self, M, v: np.ndarray, width_in: int, width_out: int) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape[-1] != width_in:
+            raise ValueError(f"expected {width_in} values on the last axis, got shape {v.shape}")
+        lead = v.shape[:-1]
+        if width_in == 0 or width_out == 0:
+            return np.zeros(lead + (width_out,))
+        out = (M @ v.reshape(-1, width_in).T).T
+        return np.ascontiguousarray(out.reshape(lead + (width_out,)))
+
+    def forward(self, values: np.ndarray) -> np.ndarray:
+        """Caller values / tangents (..., nnz_in) -> canonical values (..., nnz_out)."""
+        if self.identity:
+            return values
+        return self._apply(self._M, values, self.nnz_in, self.nnz_out)
+
+    def adjoint(self, grad: np.ndarray) -> np.ndarray:
+        """Gradients on canonical values (..., nnz_out) -> on the caller's values (..., nnz_in)."""
+        if self.identity:
+            return grad
+        return self._apply(self._MT, grad, self.nnz_out, self.nnz_in)
+
+
+def _matrix_entries(name: str, M: Any, shape: Tuple[int, int]):
+    """(rows, cols, data) of the stored entries of M in the CALLER's value order.
+
+    scipy CSR / CSC / COO: the order of ``M.data`` (explicit zeros and duplicates
+    included). Other scipy formats (BSR, DIA, LIL, DOK) and dense arrays have no
+    flat value array of their own: their order is that of the canonical CSR
+    (row by row, sorted columns; dense zeros are not stored).
     """
     if M is None:
         raise TypeError(f"{name} is required (got None).")
@@ -160,29 +274,73 @@ def to_csr(name: str, M: Any, shape: Tuple[int, int]) -> CSR:
             np.issubdtype(data_dtype, np.integer) or np.issubdtype(data_dtype, np.floating)
         ):
             raise _dtype_error(name, data_dtype)
-        csr = sparse.csr_array(M, copy=True)
-        csr.sum_duplicates()  # also sorts indices
-        data = _convert_values(name, np.asarray(csr.data))
-    else:
-        try:
-            arr = np.asarray(M)
-        except ValueError as e:
-            raise ValueError(f"{name} could not be converted to an array: {e}") from None
-        if arr.ndim != 2:
-            raise ValueError(
-                f"{name} must be a 2-D matrix (scipy sparse or dense), got shape {arr.shape}."
-            )
-        if arr.shape != tuple(shape):
-            raise ValueError(_shape_msg(name, arr.shape, shape))
-        arr = _convert_values(name, arr)
-        _check_finite(name, arr)
-        csr = sparse.csr_array(arr)
-        csr.sum_duplicates()
-        data = np.asarray(csr.data, dtype=np.float64)
-    _check_finite(f"{name} (stored values)", data)
-    indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
-    return indptr, indices, np.ascontiguousarray(data, dtype=np.float64)
+        fmt = M.format
+        if fmt == "csr":
+            rows = _rows_of(np.asarray(M.indptr, dtype=np.int64))
+            cols = np.asarray(M.indices, dtype=np.int64)
+        elif fmt == "csc":
+            cols = _rows_of(np.asarray(M.indptr, dtype=np.int64))
+            rows = np.asarray(M.indices, dtype=np.int64)
+        elif fmt == "coo":
+            rows = np.asarray(M.row, dtype=np.int64)
+            cols = np.asarray(M.col, dtype=np.int64)
+        else:
+            C = sparse.csr_array(M, copy=True)
+            C.sum_duplicates()
+            return _matrix_entries(name, C, shape)
+        data = _convert_values(name, np.asarray(M.data))
+        _check_finite(f"{name} (stored values)", data)
+        return rows, cols, np.array(data, dtype=np.float64, copy=True)
+    try:
+        arr = np.asarray(M)
+    except ValueError as e:
+        raise ValueError(f"{name} could not be converted to an array: {e}") from None
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D matrix (scipy sparse or dense), got shape {arr.shape}."
+        )
+    if arr.shape != tuple(shape):
+        raise ValueError(_shape_msg(name, arr.shape, shape))
+    arr = _convert_values(name, arr)
+    _check_finite(name, arr)
+    rows, cols = np.nonzero(arr)  # row-major: the canonical CSR order
+    return rows.astype(np.int64), cols.astype(np.int64), np.asarray(arr[rows, cols], dtype=np.float64)
+
+
+def _canonical_pattern(nrows: int, ncols: int, rows: np.ndarray, cols: np.ndarray):
+    """Sorted unique entries of (rows, cols): (indptr, indices, pos) with pos[k] the
+    canonical position of entry k."""
+    keys = rows * max(ncols, 1) + cols
+    ukeys, pos = np.unique(keys, return_inverse=True)
+    r = ukeys // max(ncols, 1)
+    indptr = np.zeros(nrows + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(r, minlength=nrows))
+    indices = np.ascontiguousarray(ukeys % max(ncols, 1), dtype=np.int64)
+    return indptr, indices, pos.reshape(-1).astype(np.int64)
+
+
+def csr_with_map(name: str, M: Any, shape: Tuple[int, int]):
+    """Any scipy sparse matrix / dense 2-D array -> canonical CSR
+    (indptr, indices, data) plus the ValueMap from the caller's values (order of
+    ``M.data``, see ``_matrix_entries``) to ``data``.
+
+    Duplicates of scipy input are summed (as scipy does), so each duplicate's
+    gradient is that of their sum; explicitly stored zeros are kept.
+    """
+    rows, cols, data = _matrix_entries(name, M, shape)
+    indptr, indices, pos = _canonical_pattern(shape[0], shape[1], rows, cols)
+    vmap = ValueMap(len(indices), len(data), pos, np.arange(len(data)))
+    return indptr, indices, vmap.forward(data[None, :])[0].copy(), vmap
+
+
+def to_csr(name: str, M: Any, shape: Tuple[int, int]) -> CSR:
+    """Any scipy sparse matrix / dense 2-D array -> canonical CSR (indptr, indices, data).
+
+    Column indices come out sorted and unique (duplicates are summed, as
+    scipy does); explicitly stored zeros of sparse input are kept.
+    """
+    indptr, indices, data, _ = csr_with_map(name, M, shape)
+    return indptr, indices, data
 
 
 def _shape_msg(name: str, got, want) -> str:
@@ -198,54 +356,64 @@ def _rows_of(indptr: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
 
 
-def symmetric_csr(P: Any, n: int) -> CSR:
-    """P (upper triangle or full symmetric, any format) -> full symmetric CSR.
+def symmetric_csr_with_map(P: Any, n: int):
+    """P (upper triangle or full symmetric, any format) -> full symmetric canonical
+    CSR (indptr, indices, data) plus the ValueMap from the caller's P values.
 
     - If P stores no nonzero entry strictly below the diagonal, it is taken as
       the upper triangle of a symmetric matrix (the CVXPY / Clarabel
-      convention) and mirrored.
+      convention) and mirrored: an upper entry u_ij sets P_ij = P_ji, so its
+      gradient is the sum of both; entries below the diagonal (stored zeros)
+      are ignored (gradient 0).
     - Otherwise P must be symmetric in pattern and values (to 1e-12 relative),
-      else ValueError. The result is made exactly symmetric.
+      else ValueError; the solver uses (P + P^T) / 2, so each stored entry of
+      a symmetric pair gets half of the pair's total gradient.
     ``None`` means P = 0 (a linear program).
     """
     if P is None:
-        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-    indptr, indices, data = to_csr("P", P, (n, n))
-    rows = _rows_of(indptr)
-    cols = indices
-    lower = rows > cols
-    if np.any(lower & (data != 0)):
+        empty = ValueMap(0, 0, np.zeros(0), np.zeros(0))
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64), empty
+    rows, cols, data = _matrix_entries("P", P, (n, n))
+    k = np.arange(len(data), dtype=np.int64)
+    # Summed matrix: decides the convention and is checked for symmetry.
+    Pm = sparse.coo_array((data, (rows, cols)), shape=(n, n)).tocsr()
+    Pm.sum_duplicates()
+    srows = _rows_of(np.asarray(Pm.indptr, dtype=np.int64))
+    if np.any((srows > Pm.indices) & (Pm.data != 0)):
         # Full matrix given: check symmetry against its transpose.
-        Pm = sparse.csr_array((data, indices, indptr), shape=(n, n))
         diff = (Pm - Pm.T).tocoo()
-        scale = float(np.max(np.abs(data))) if data.size else 0.0
+        scale = float(np.max(np.abs(Pm.data))) if Pm.nnz else 0.0
         if diff.nnz:
-            k = int(np.argmax(np.abs(diff.data)))
-            worst = float(abs(diff.data[k]))
+            j = int(np.argmax(np.abs(diff.data)))
+            worst = float(abs(diff.data[j]))
             if worst > _SYM_RTOL * max(scale, 1e-300):
-                i, j = int(diff.row[k]), int(diff.col[k])
-                pij = float(Pm[i, j])
-                pji = float(Pm[j, i])
+                r, c = int(diff.row[j]), int(diff.col[j])
                 raise ValueError(
-                    f"P must be symmetric: P[{i}, {j}] = {pij!r} but P[{j}, {i}] = {pji!r} "
-                    f"(max |P - P^T| = {worst:.3g}). Pass the full symmetric matrix, or only "
-                    f"its upper triangle (then nothing may be stored below the diagonal). "
-                    f"If you passed the lower triangle, pass its transpose."
+                    f"P must be symmetric: P[{r}, {c}] = {float(Pm[r, c])!r} but P[{c}, {r}] = "
+                    f"{float(Pm[c, r])!r} (max |P - P^T| = {worst:.3g}). Pass the full symmetric "
+                    f"matrix, or only its upper triangle (then nothing may be stored below the "
+                    f"diagonal). If you passed the lower triangle, pass its transpose."
                 )
-    # Keep the upper triangle (with the diagonal) and mirror it.
-    upper = rows <= cols
-    r, c, v = rows[upper], cols[upper], data[upper]
-    off = r != c
-    rr = np.concatenate([r, c[off]])
-    cc = np.concatenate([c, r[off]])
-    vv = np.concatenate([v, v[off]])
-    full = sparse.coo_array((vv, (rr, cc)), shape=(n, n)).tocsr()
-    full.sum_duplicates()
-    return (
-        np.ascontiguousarray(full.indptr, dtype=np.int64),
-        np.ascontiguousarray(full.indices, dtype=np.int64),
-        np.ascontiguousarray(full.data, dtype=np.float64),
-    )
+        # value k goes half to (i, j), half to (j, i)
+        rr, cc = np.concatenate([rows, cols]), np.concatenate([cols, rows])
+        src, w = np.concatenate([k, k]), np.full(2 * len(k), 0.5)
+    else:
+        up = rows <= cols
+        off = up & (rows != cols)
+        rr = np.concatenate([rows[up], cols[off]])
+        cc = np.concatenate([cols[up], rows[off]])
+        src = np.concatenate([k[up], k[off]])
+        w = np.ones(len(src))
+    indptr, indices, pos = _canonical_pattern(n, n, rr, cc)
+    vmap = ValueMap(len(indices), len(data), pos, src, w)
+    return indptr, indices, vmap.forward(data[None, :])[0].copy(), vmap
+
+
+def symmetric_csr(P: Any, n: int) -> CSR:
+    """P (upper triangle or full symmetric, any format) -> full symmetric CSR
+    (see ``symmetric_csr_with_map``)."""
+    indptr, indices, data, _ = symmetric_csr_with_map(P, n)
+    return indptr, indices, data
 
 
 def _as_index_array(name: str, value: Any) -> np.ndarray:
@@ -266,15 +434,37 @@ def _as_index_array(name: str, value: Any) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def check_csr_pattern(
+def sort_csr_pattern(
+    name: str, indptr: Any, indices: Any, nrows: int, ncols: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a CSR pattern given as arrays, accepting unsorted column indices
+    within a row; return (indptr, sorted indices, perm), all int64.
+
+    ``perm`` re-orders values into the sorted pattern: ``sorted_values =
+    values[..., perm]`` (``ValueMap.from_permutation(perm)``; gradients go back
+    with ``grad_caller[..., perm] = grad_sorted``). It is the identity for a
+    sorted pattern. Checks: indptr length nrows+1, starts at 0, non-decreasing,
+    ends at len(indices); indices within [0, ncols); no duplicate entry in a row
+    (ValueError: the caller must sum duplicates, their values are ambiguous).
+    """
+    ip, ix = _check_csr_arrays(name, indptr, indices, nrows, ncols)
+    rows = _rows_of(ip)
+    perm = np.lexsort((ix, rows)).astype(np.int64)  # stable: identity if sorted
+    sx = ix[perm]
+    if len(sx):
+        dup = (rows[1:] == rows[:-1]) & (sx[1:] == sx[:-1])
+        if np.any(dup):
+            j = int(np.argmax(dup))
+            raise ValueError(
+                f"{name}_col_indices has a duplicate entry: column {int(sx[j])} appears twice "
+                f"in row {int(rows[j])}. Sum duplicates first (scipy: M.sum_duplicates())."
+            )
+    return ip, np.ascontiguousarray(sx), perm
+
+
+def _check_csr_arrays(
     name: str, indptr: Any, indices: Any, nrows: int, ncols: int
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Validate a CSR pattern given as arrays; return int64 copies.
-
-    Checks: indptr length nrows+1, starts at 0, non-decreasing, ends at
-    len(indices); indices within [0, ncols), strictly increasing within each
-    row (sorted, no duplicates).
-    """
     ip = _as_index_array(f"{name}_row_offsets", indptr)
     ix = _as_index_array(f"{name}_col_indices", indices)
     if len(ip) != nrows + 1:
@@ -304,24 +494,29 @@ def check_csr_pattern(
                 f"{name}_col_indices[{k}] = {int(ix[k])} is out of range: column indices "
                 f"must be in [0, {ncols - 1}] for a matrix with {ncols} columns."
             )
+    return ip, ix
+
+
+def check_csr_pattern(
+    name: str, indptr: Any, indices: Any, nrows: int, ncols: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate a CSR pattern given as arrays; return int64 copies.
+
+    Checks: indptr length nrows+1, starts at 0, non-decreasing, ends at
+    len(indices); indices within [0, ncols), strictly increasing within each
+    row (sorted, no duplicates). ``sort_csr_pattern`` accepts unsorted rows.
+    """
+    ip, ix, perm = sort_csr_pattern(name, indptr, indices, nrows, ncols)
+    if len(perm) and not np.array_equal(perm, np.arange(len(perm))):
         rows = _rows_of(ip)
-        same_row = rows[1:] == rows[:-1]
-        step = np.diff(ix)
-        dup = same_row & (step == 0)
-        if np.any(dup):
-            k = int(np.argmax(dup))
-            raise ValueError(
-                f"{name}_col_indices has a duplicate entry: column {int(ix[k])} appears twice "
-                f"in row {int(rows[k])}. Sum duplicates first (scipy: M.sum_duplicates())."
-            )
-        uns = same_row & (step < 0)
-        if np.any(uns):
-            k = int(np.argmax(uns))
-            raise ValueError(
-                f"{name}_col_indices are not sorted within row {int(rows[k])} "
-                f"(column {int(ix[k])} before {int(ix[k + 1])}). Sort them first "
-                f"(scipy: M.sort_indices())."
-            )
+        caller = _as_index_array(f"{name}_col_indices", indices)
+        uns = (rows[1:] == rows[:-1]) & (np.diff(caller) < 0)
+        k = int(np.argmax(uns))
+        raise ValueError(
+            f"{name}_col_indices are not sorted within row {int(rows[k])} "
+            f"(column {int(caller[k])} before {int(caller[k + 1])}). Sort them first "
+            f"(scipy: M.sort_indices())."
+        )
     return ip, ix
 
 

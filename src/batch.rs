@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::absent;
 use crate::error::SolverError;
 use crate::ipm::{self, ProblemValues, SolveResult, WarmStart, Workspace};
 use crate::kkt::KktSymbolic;
@@ -57,11 +58,33 @@ impl Family {
         })
     }
 
-    /// Solve one element.  The sparse expansion of large second-order cones loses
+    /// Solve one element.  Absent rows (`b_i = +inf` on a nonnegative row) are
+    /// solved neutralized and reported with z_i = 0, s_i = +inf (`absent`).
+    pub fn solve_one(
+        &self,
+        settings: &Settings,
+        values: ProblemValues<'_>,
+        warm: Option<WarmStart<'_>>,
+        ws: &mut Workspace,
+    ) -> SolveResult {
+        let rows = absent::absent_rows_or_empty(&self.pattern.cones, values.b);
+        if rows.is_empty() {
+            return self.solve_finite(settings, values, warm, ws);
+        }
+        let (a, b) = absent::neutralize(&self.pattern, values.a, values.b, &rows);
+        let warm_zs = warm.map(|w| absent::neutral_point(w.z, w.s, &rows));
+        let warm = warm.zip(warm_zs.as_ref()).map(|(w, (z, s))| WarmStart { x: w.x, z, s });
+        let values = ProblemValues { p: values.p, a: &a, q: values.q, b: &b };
+        let mut res = self.solve_finite(settings, values, warm, ws);
+        absent::report(&mut res.z, &mut res.s, &rows);
+        res
+    }
+
+    /// Solve one element with finite b.  The sparse expansion of large second-order cones loses
     /// accuracy when the scaling is extreme (late iterations, diverging iterates
     /// of infeasible problems), so an inconclusive outcome is retried with dense
     /// H blocks, whose factorization is backward stable.
-    pub fn solve_one(
+    fn solve_finite(
         &self,
         settings: &Settings,
         values: ProblemValues<'_>,
@@ -123,7 +146,11 @@ impl Family {
         check_finite("P_values", v.p)?;
         check_finite("A_values", v.a)?;
         check_finite("q", v.q)?;
-        check_finite("b", v.b)?;
+        // b may hold +inf on nonnegative rows (absent bounds); other infinities are errors.
+        for k in 0..v.batch {
+            let what = if v.batch == 1 { "b".to_string() } else { format!("b of element {k}") };
+            absent::absent_rows(&self.pattern.cones, &v.b[k * m..(k + 1) * m], &what)?;
+        }
         for k in 0..v.p_rows {
             check_p_symmetric(&self.pattern, &v.p[k * np..(k + 1) * np])?;
         }
@@ -136,7 +163,13 @@ impl Family {
             }
             check_finite("warm start x", x)?;
             check_finite("warm start z", z)?;
-            check_finite("warm start s", s)?;
+            // s of a previous solution is +inf on absent rows
+            for k in 0..v.batch {
+                let r = k * m..(k + 1) * m;
+                if !absent::slack_ok(&self.pattern.cones, &s[r.clone()], &v.b[r]) {
+                    check_finite("warm start s", &s[k * m..(k + 1) * m])?;
+                }
+            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! Solves `min 1/2 x'Px + q'x  s.t.  Ax + s = b, s in K` for K a product of zero,
 //! nonnegative, second-order, exponential and power cones.  Module map:
 //! - `problem`: CSR patterns, cone layout, validation;
+//! - `absent`: `b_i = +inf` on a nonnegative row (an absent bound);
 //! - `cones`: per-cone barrier, scaling and step-length operations;
 //! - `equilibrate`: Ruiz scaling of the data;
 //! - `kkt`: the quasi-definite KKT system and its faer LDL^T factorization;
@@ -12,6 +13,7 @@
 //! - `xla`: the XLA FFI custom calls (C++ handlers in ffi/, pattern registry);
 //! - `python` (feature "python"): the pyo3 extension module.
 
+pub mod absent;
 pub mod batch;
 pub mod cones;
 pub mod derivatives;

@@ -13,6 +13,9 @@
 //! - At kinks (degenerate solutions) the projection derivative is a fixed one-sided
 //!   element (see `projection.rs`); when M is singular, LSQR gives a least-squares
 //!   solution, so derivatives stay finite.
+//! - Absent rows (`b_i = +inf` on a nonnegative row, see `absent`) are
+//!   differentiated in their neutral form and get zero outputs: db_i = 0 and
+//!   dA on row i = 0 (VJP), dz_i = ds_i = 0 (JVP).
 //! - dP follows P's full symmetric storage: the two entries of a symmetric pair get
 //!   equal gradients (half of the total each); a P tangent is symmetrized the same way.
 
@@ -22,8 +25,11 @@ pub mod ldlt;
 pub mod projection;
 pub mod system;
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
+use crate::absent;
 use crate::batch::{batch_row, in_thread_pool, BatchValues, Family};
 use crate::error::SolverError;
 use crate::problem::{check_finite, ProblemPattern};
@@ -224,10 +230,33 @@ impl Family {
             if differentiable(sol.status[k]) {
                 check_finite(&format!("solution x of element {k}"), &sol.x[k * n..(k + 1) * n])?;
                 check_finite(&format!("solution z of element {k}"), &sol.z[k * m..(k + 1) * m])?;
-                check_finite(&format!("solution s of element {k}"), &sol.s[k * m..(k + 1) * m])?;
+                let r = k * m..(k + 1) * m;
+                if !absent::slack_ok(&self.pattern.cones, &sol.s[r.clone()], &v.b[r.clone()]) {
+                    check_finite(&format!("solution s of element {k}"), &sol.s[r])?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Element k's A values, z and s, with its absent rows neutralized (owned
+    /// copies only when it has some), and those rows.
+    fn neutral_element<'v>(
+        &self,
+        v: &BatchValues<'v>,
+        sol: &BatchSolution<'v>,
+        k: usize,
+    ) -> (Cow<'v, [f64]>, Cow<'v, [f64]>, Cow<'v, [f64]>, Vec<usize>) {
+        let m = self.pattern.m;
+        let (_, a) = self.element_matrices(v, k);
+        let (z, s) = (&sol.z[k * m..(k + 1) * m], &sol.s[k * m..(k + 1) * m]);
+        let rows = absent::absent_rows_or_empty(&self.pattern.cones, &v.b[k * m..(k + 1) * m]);
+        if rows.is_empty() {
+            return (Cow::Borrowed(a), Cow::Borrowed(z), Cow::Borrowed(s), rows);
+        }
+        let (a, _) = absent::neutralize(&self.pattern, a, &v.b[k * m..(k + 1) * m], &rows);
+        let (z, s) = absent::neutral_point(z, s, &rows);
+        (Cow::Owned(a), Cow::Owned(z), Cow::Owned(s), rows)
     }
 
     /// Map `f` over the batch on rayon threads (like `solve_batch`); result k at index k.
@@ -280,10 +309,10 @@ impl Family {
                 }
                 return (dp, da, dq, db);
             }
-            let (p, a) = self.element_matrices(v, k);
+            let (p, _) = self.element_matrices(v, k);
+            let (a, z, s, absent_rows) = self.neutral_element(v, sol, k);
+            let (a, z, s) = (&a[..], &z[..], &s[..]);
             let x = &sol.x[k * n..(k + 1) * n];
-            let z = &sol.z[k * m..(k + 1) * m];
-            let s = &sol.s[k * m..(k + 1) * m];
             let mut el = Element::new(sym, pattern, p, a, z, s, static_reg);
             // the loss is gx.dx + c.dv with c = D'(gz + gs) - gs
             let gx = &cot.dx[k * n..(k + 1) * n];
@@ -303,6 +332,10 @@ impl Family {
             }
             for (i, j, t) in pattern.p.entries() {
                 dp[t] = -0.5 * (w1[i] * x[j] + w1[j] * x[i]);
+            }
+            for &i in &absent_rows {
+                db[i] = 0.0;
+                da[pattern.a.indptr[i]..pattern.a.indptr[i + 1]].fill(0.0);
             }
             (dp, da, dq, db)
         })?;
@@ -367,10 +400,10 @@ impl Family {
                 }
                 return (dx, dz, ds);
             }
-            let (p, a) = self.element_matrices(v, k);
+            let (p, _) = self.element_matrices(v, k);
+            let (a, z, s, absent_rows) = self.neutral_element(v, sol, k);
+            let (a, z, s) = (&a[..], &z[..], &s[..]);
             let x = &sol.x[k * n..(k + 1) * n];
-            let z = &sol.z[k * m..(k + 1) * m];
-            let s = &sol.s[k * m..(k + 1) * m];
             let tp = batch_row(tan.dp, tan.dp_rows, k, np);
             let ta = batch_row(tan.da, tan.da_rows, k, na);
             let mut el = Element::new(sym, pattern, p, a, z, s, static_reg);
@@ -393,6 +426,10 @@ impl Family {
             dx.copy_from_slice(&sol_dx);
             apply_blocks(sym, &el.d, false, &dv, &mut dz);
             ds.iter_mut().zip(dz.iter()).zip(&dv).for_each(|((o, dzi), dvi)| *o = dzi - dvi);
+            for &i in &absent_rows {
+                dz[i] = 0.0;
+                ds[i] = 0.0;
+            }
             (dx, dz, ds)
         })?;
         for (k, (dx, dz, ds)) in results.into_iter().enumerate() {

@@ -38,6 +38,16 @@ from the same problem, or ``problem.solve()`` after building a layer, solved a
 scrambled problem. ``get_solver_ctx`` / ``parse_args`` are wrapped so that the
 layer keeps its permuted copy and CVXPY's cache is left unchanged. This one has
 no opt-out (it only removes wrong answers).
+
+A third fix (section "cvxpylayers cones"): cvxpylayers' Moreau interface
+(``cvxpylayers/interfaces/moreau_if.py::_cvxpy_dims_to_moreau_cones``, 1.1.0 and
+1.2.0) builds ``moreau.Cones`` from the zero, nonneg, SOC, exp and 3-D power
+dimensions only. The rows of CVXPY's ``PowConeND`` (dims key ``'pnd'``) and PSD
+(``'s'``) constraints are in the data but in no cone, so a layer with them
+cannot describe its problem. The wrapper adds ``gen_power_cone_params`` (one
+``(alphas, 1)`` per PowConeND column, as CVXPY's own MOREAU interface does) and
+``psd_dims``. Without it such a layer stops with the "cone sizes sum to ..."
+ValueError before solving (never a wrong answer); with it the layer solves.
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ __all__ = [
     "is_patched",
     "patch_cvxpylayers_interfaces",
     "patch_cvxpylayers_parse_args",
+    "patch_cvxpylayers_cones",
 ]
 
 CVXPY_MOREAU_MODULE = "cvxpy.reductions.solvers.conic_solvers.moreau_conif"
@@ -208,6 +219,35 @@ def patch_cvxpylayers_parse_args(module: Any = None) -> bool:
     return _wrap_in_module(CVXPYLAYERS_PARSE_ARGS, "parse_args", _wrap_parse_args, module)
 
 
+# ---------------------------------------------------------------------------
+# cvxpylayers cones
+# ---------------------------------------------------------------------------
+
+CVXPYLAYERS_MOREAU_IF = "cvxpylayers.interfaces.moreau_if"
+
+
+def _wrap_dims_to_cones(inner):
+    @functools.wraps(inner)
+    def _cvxpy_dims_to_moreau_cones(dims):
+        cones = inner(dims)
+        pnd = dims.get("pnd") or []
+        psd = dims.get("s") or []
+        if pnd and not cones.gen_power_cone_params:
+            cones.gen_power_cone_params = [([float(a) for a in alphas], 1) for alphas in pnd]
+        if psd and not cones.psd_dims:
+            cones.psd_dims = [int(k) for k in psd]
+        return cones
+
+    setattr(_cvxpy_dims_to_moreau_cones, _WRAPPED_ATTR, True)
+    return _cvxpy_dims_to_moreau_cones
+
+
+def patch_cvxpylayers_cones(module: Any = None) -> bool:
+    """Wrap ``cvxpylayers.interfaces.moreau_if._cvxpy_dims_to_moreau_cones`` (see
+    the module docstring: PowConeND / PSD rows get their cones)."""
+    return _wrap_in_module(CVXPYLAYERS_MOREAU_IF, "_cvxpy_dims_to_moreau_cones", _wrap_dims_to_cones, module)
+
+
 def cvxpylayers_patched() -> bool:
     """True if both cvxpylayers functions are loaded and wrapped."""
     mods = [sys.modules.get(CVXPYLAYERS_INTERFACES), sys.modules.get(CVXPYLAYERS_PARSE_ARGS)]
@@ -224,6 +264,7 @@ def _patchers() -> Dict[str, Callable[[Any], Any]]:
     out: Dict[str, Callable[[Any], Any]] = {
         CVXPYLAYERS_INTERFACES: patch_cvxpylayers_interfaces,
         CVXPYLAYERS_PARSE_ARGS: patch_cvxpylayers_parse_args,
+        CVXPYLAYERS_MOREAU_IF: patch_cvxpylayers_cones,
     }
     if not _keep_direct_cones():
         out[CVXPY_MOREAU_MODULE] = disable_cvxpy_direct_cones

@@ -62,6 +62,7 @@ from jax.interpreters import ad
 
 from . import _fields
 from ._problem import (
+    DirectConeLift,
     _as_cones,
     _as_settings,
     check_b_infinities,
@@ -99,8 +100,8 @@ def _register_targets() -> None:
 
 class JaxSolution(NamedTuple):
     """Primal x (n,), dual z (m,), slack s (m,) (leading batch axes under vmap),
-    and z_x, the duals of direct cones: zero-length (no direct cones in the JAX
-    path), kept as the 4th field like Moreau's so pytrees match."""
+    and z_x, the duals of the direct cones (Cones.dir_cones, in spec order;
+    zero-length without them), kept as the 4th field like Moreau's so pytrees match."""
 
     x: jax.Array
     z: jax.Array
@@ -334,7 +335,8 @@ class _SolverImpl:
         # never a silent CPU solve (settings can change per call: checked at trace).
         resolve_device(o._settings.device)
         text = _checked_settings(_encode_settings(o._settings))
-        return _Config(o._pattern_id, o._n, o._m, o._nnz_p_full, o._nnz_a, text, np.dtype(dtype).name)
+        return _Config(o._pattern_id, o._n, o._m_native, o._nnz_p_full, o._nnz_a_native, text,
+                       np.dtype(dtype).name)
 
     def _prepare(self, P_values, A_values, q, b):
         """Checked operands in the call dtype, and (result dtype, call dtype)."""
@@ -350,24 +352,41 @@ class _SolverImpl:
         if o._A_sort is not None:  # caller's (unsorted) order -> sorted pattern
             A = o._A_sort(A)
         P = o._symmetrize(P)
+        if o._lift is not None:  # direct cones: solved as slack rows (DirectConeLift)
+            A, b = o._lift.jax_A(A), o._lift.jax_rows(b)
         return (P, A, q, b), result, call
 
     def _warm(self, call, warm_x, warm_z, warm_s, warm_z_x=None):
+        """Warm-start operands; with direct cones (x, z, s) of the user's rows and
+        ``warm_z_x`` are lifted to the solved rows, () (cold start) without z_x."""
         o = self._owner
-        if warm_z_x is not None:
-            # Duals of direct cones: none in the JAX path, so only the empty array fits.
+        lift = o._lift
+        if warm_z_x is not None and lift is None:
+            # Duals of direct cones: none here, so only the empty array fits.
             _as_operand("warm_z_x", warm_z_x, 0, "no direct cones")
-        return tuple(
+        warm = tuple(
             _to_call_dtype(_as_operand(name, v, w, what), call)
             for name, v, w, what in (("warm_x", warm_x, o._n, "n"), ("warm_z", warm_z, o._m, "m"),
                                      ("warm_s", warm_s, o._m, "m"))
         )
+        if lift is None:
+            return warm
+        if warm_z_x is None or np.size(warm_z_x) == 0:
+            return ()
+        x, z, s = warm
+        zx = _as_operand("warm_z_x", warm_z_x, len(lift.dir_rows), "entries of the direct cones")
+        return x, lift.jax_rows(z, zx.astype(z.dtype)), lift.jax_rows(s, x[lift.dir_cols].astype(s.dtype))
 
     def _finish(self, out, result):
         cast = lambda v: v if v.dtype == result else v.astype(result)  # float16/bfloat16 callers
         x, z, s, info = out
         x, z, s = cast(x), cast(z), cast(s)
-        sol = JaxSolution(x, z, s, jnp.zeros(x.shape[:-1] + (0,), result))
+        lift = self._owner._lift
+        if lift is not None:
+            z, s, z_x = lift.jax_split(z, s)
+        else:
+            z_x = jnp.zeros(x.shape[:-1] + (0,), result)
+        sol = JaxSolution(x, z, s, z_x)
         meta = JaxSolveInfo(info[..., 0].astype(jnp.int32), info[..., 1].astype(jnp.int32),
                             cast(info[..., 2]), cast(info[..., 3]))
         self._owner._record_info(meta)
@@ -381,13 +400,14 @@ class _SolverImpl:
         pending = self._pending_warm_start
         # The side channel holds NumPy arrays; only unbatched ones (n,) can be used here.
         if pending is not None and np.ndim(pending.get("warm_x")) == 1:
-            warm = self._warm(call, pending["warm_x"], pending["warm_z"], pending["warm_s"])
+            warm = self._warm(call, pending["warm_x"], pending["warm_z"], pending["warm_s"],
+                              pending.get("warm_z_x"))
         return self._finish(_solve(self._config(call), *args, *warm), result)
 
     def solve_warm(self, P_values, A_values, q, b, warm_x, warm_z, warm_s, warm_z_x=None):
         """Like ``solve``, starting the interior-point method from (x, z, s).
-        ``warm_z_x`` (Moreau's 8th operand, duals of direct cones) may be given:
-        it must be empty here (the JAX path has no direct cones)."""
+        ``warm_z_x`` (Moreau's 8th operand): the duals of the direct cones (empty
+        without them; with direct cones but no ``warm_z_x`` the start is cold)."""
         _register_targets()
         args, result, call = self._prepare(P_values, A_values, q, b)
         warm = self._warm(call, warm_x, warm_z, warm_s, warm_z_x)
@@ -435,11 +455,6 @@ class Solver:
         self.__settings = _as_settings(settings)
         resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
-        if self._cones.dir_cones:
-            raise NotImplementedError(
-                "moreau.jax.Solver does not support direct cones (Cones.dir_cones) yet; "
-                "write them as rows of A (slack form) or use the NumPy moreau.Solver."
-            )
         self._jit = bool(jit)
         self._b_sparsity_pattern = _check_b_pattern(b_sparsity_pattern, m)
         # Unsorted patterns are sorted here; values are gathered into that order in
@@ -461,10 +476,17 @@ class Solver:
             np.concatenate([k, k]), np.concatenate([self._src_a, self._src_b]),
             np.full(2 * len(k), 0.5), self._nnz_p, self._nnz_p_full,
         )
+        # Direct cones are solved as slack rows: the native problem has the lifted A.
+        self._lift = DirectConeLift(self._cones, n, m, A_ip, A_ix) if self._cones.dir_cones else None
+        lift = self._lift
+        native_cones = cones_to_native(self._cones) if lift is None else lift.native_cones
+        self._m_native = m if lift is None else lift.m
+        self._nnz_a_native = self._nnz_a if lift is None else lift.nnz
+        A_ip_nat, A_ix_nat = (A_ip, A_ix) if lift is None else (lift.A_ip, lift.A_ix)
         native = load_native()
         self._pattern_id = native.register_pattern(
-            n, m, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip, A_ix,
-            dict(cones_to_native(self._cones)),
+            n, self._m_native, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip_nat, A_ix_nat,
+            dict(native_cones),
         )
         self._impl = _SolverImpl(self)
         _live_solvers.add(self)

@@ -606,7 +606,9 @@ def check_cones_match(cones: Cones, m: int, what: str) -> None:
         raise ValueError(
             f"The cone sizes sum to {total} rows (zero={cones.num_zero_cones}, "
             f"nonneg={cones.num_nonneg_cones}, soc={cones.so_cone_dims}, "
-            f"exp={cones.num_exp_cones} x 3, power={len(cones.power_alphas)} x 3) but {what}; "
+            f"exp={cones.num_exp_cones} x 3, power={len(cones.power_alphas)} x 3, "
+            f"gen_power={[len(a) + d2 for a, d2 in cones.gen_power_cone_params]}, "
+            f"psd={cones.psd_dims}) but {what}; "
             f"the cones must cover exactly the m rows of A (and b)."
         )
 
@@ -632,13 +634,11 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
         unsupported.append(f"dir_cones of kind {', '.join(map(repr, bad_dir))}")
     if cones.psd_dims:
         unsupported.append(f"psd_dims {cones.psd_dims} (PSD cones)")
-    if cones.gen_power_cone_params:
-        unsupported.append("gen_power_cone_params (generalized power cones)")
     if unsupported:
         raise NotImplementedError(
             "moreau-jax cannot solve problems with " + "; ".join(unsupported) + " yet. "
-            "Supported cones: zero, nonnegative, second-order, exponential, 3-D power "
-            "(also as direct cones: 'nonneg', 'soc', 'exp', 'power')."
+            "Supported cones: zero, nonnegative, second-order, exponential, 3-D power, "
+            "generalized power (also as direct cones: 'nonneg', 'soc', 'exp', 'power', 'gen_power')."
         )
     return {
         "zero": int(cones.num_zero_cones),
@@ -646,10 +646,59 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
         "soc": [int(d) for d in cones.so_cone_dims],
         "exp": int(cones.num_exp_cones),
         "power": [float(a) for a in cones.power_alphas],
+        "gen_power": [([float(a) for a in al], int(d2)) for al, d2 in cones.gen_power_cone_params],
     }
 
 
-_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "exp", "power")
+# Direct-cone kinds the lifting handles ("psd_triangle" once the core has PSD cones).
+_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "exp", "power", "gen_power")
+
+# Native cone blocks in row order, with the direct-cone kind that lifts into each
+# (CVXPY's MOREAU order: zero, nonneg, SOC, PSD, exp, power, gen power).
+_NATIVE_ORDER = (
+    ("zero", None),
+    ("nonneg", "nonneg"),
+    ("soc", "soc"),
+    ("psd", "psd_triangle"),
+    ("exp", "exp"),
+    ("power", "power"),
+    ("gen_power", "gen_power"),
+)
+
+
+def _native_block_rows(key: str, value: Any) -> int:
+    """Rows of one native cone-dict entry."""
+    if key in ("zero", "nonneg"):
+        return int(value)
+    if key == "exp":
+        return 3 * int(value)
+    if key == "power":
+        return 3 * len(value)
+    if key == "soc":
+        return int(sum(value))
+    if key == "psd":
+        return int(sum(k * (k + 1) // 2 for k in value))
+    if key == "gen_power":
+        return int(sum(len(a) + d2 for a, d2 in value))
+    raise KeyError(key)
+
+
+def _native_entry(spec: Any) -> Any:
+    """What one direct cone adds to its native cone-dict entry."""
+    k = spec.kind
+    if k == "nonneg":
+        return len(spec.indices)
+    if k == "exp":
+        return 1  # 3 indices: one cone
+    if k == "soc":
+        return [len(spec.indices)]
+    if k == "psd_triangle":
+        return [int(spec.psd_k)]
+    if k == "power":
+        return [float(spec.alpha)]
+    if k == "gen_power":
+        return [([float(a) for a in spec.alphas], int(spec.dim2))]
+    raise KeyError(k)
 
 
 class DirectConeLift:
@@ -657,11 +706,14 @@ class DirectConeLift:
 
     The solver core only knows slack-form cones, so a problem with
     ``Cones.dir_cones`` is solved in a lifted form with ``m + k`` rows (k = total
-    number of indices in the direct cones). The new rows are inserted into the
-    block of their cone kind, after the original rows of that kind, so the cone
-    order zero, nonneg, SOC, exp, power is kept. At the optimum the dual of the
-    new rows is the dual of the direct cone (``z_x``, in ``dir_cones`` order, as
+    number of indices in the direct cones; one stored -1 per new row, so the
+    lifting costs O(k)). The new rows are inserted into the block of their cone
+    kind, after the original rows of that kind, so the cone order zero, nonneg,
+    SOC, PSD, exp, power, gen power is kept. At the optimum the dual of the new
+    rows is the dual of the direct cone (``z_x``, in ``dir_cones`` order, as
     CVXPY's MOREAU interface expects), and their slack equals ``x[idx]``.
+    Derivatives flow through the lifted problem: the gradient of A's original
+    values is read off the lifted A, that of b off the original rows.
 
     Attributes: ``m`` (lifted rows), ``native_cones``, ``A_ip``/``A_ix`` (lifted
     CSR pattern), ``orig_rows`` (lifted row of each original row, (m_orig,)),
@@ -674,50 +726,35 @@ class DirectConeLift:
         cones.validate_dir_cone_indices(n)
         native = cones_to_native(cones)
         specs = list(cones.dir_cones)
-        nz, nl = native["zero"], native["nonneg"]
-        soc_rows = sum(native["soc"])
-        ne, npow = native["exp"], len(native["power"])
-        # Start rows of the original blocks.
-        l0 = nz
-        q0 = l0 + nl
-        e0 = q0 + soc_rows
-        p0 = e0 + 3 * ne
-        end = p0 + 3 * npow
-        if end != m:
-            raise ValueError(f"The cones cover {end} rows but m = {m}.")
-        by_kind = {k: [i for i, c in enumerate(specs) if c.kind == k] for k in _LIFTABLE_DIR_KINDS}
-        add = {k: sum(len(specs[i].indices) for i in ids) for k, ids in by_kind.items()}
-        # Lifted row of each original row: blocks shift by the rows inserted before them.
-        orig = np.arange(m, dtype=np.int64)
-        shift = np.zeros(m, dtype=np.int64)
-        shift[orig >= q0] += add["nonneg"]
-        shift[orig >= e0] += add["soc"]
-        shift[orig >= p0] += add["exp"]
-        self.orig_rows = orig + shift
-        # First lifted row of each kind's inserted block.
-        start = {
-            "nonneg": q0,
-            "soc": e0 + add["nonneg"],
-            "exp": p0 + add["nonneg"] + add["soc"],
-            "power": end + add["nonneg"] + add["soc"] + add["exp"],
-        }
+        self.m_orig = m
+        orig_rows = np.zeros(m, np.int64)
         dir_rows: List[np.ndarray] = [np.zeros(0, np.int64)] * len(specs)
-        for kind, ids in by_kind.items():
-            r = start[kind]
-            for i in ids:
-                k = len(specs[i].indices)
-                dir_rows[i] = np.arange(r, r + k, dtype=np.int64)
-                r += k
+        lifted: Dict[str, Any] = {}
+        r_orig = 0  # next original row
+        r_new = 0  # next lifted row
+        for key, kind in _NATIVE_ORDER:
+            value = native.get(key, 0 if key in ("zero", "nonneg", "exp") else [])
+            rows = _native_block_rows(key, value)
+            orig_rows[r_orig:r_orig + rows] = np.arange(r_new, r_new + rows)
+            r_orig += rows
+            r_new += rows
+            value = list(value) if isinstance(value, list) else value
+            for i, spec in enumerate(specs):
+                if spec.kind != kind:
+                    continue
+                k = len(spec.indices)
+                dir_rows[i] = np.arange(r_new, r_new + k, dtype=np.int64)
+                r_new += k
+                value = value + _native_entry(spec)
+            lifted[key] = value
+        if r_orig != m:
+            raise ValueError(f"The cones cover {r_orig} rows but m = {m}.")
+        self.orig_rows = orig_rows
         self.dir_rows = np.concatenate(dir_rows) if specs else np.zeros(0, np.int64)
         self.dir_cols = np.asarray([j for c in specs for j in c.indices], dtype=np.int64)
-        self.m = m + len(self.dir_rows)
-        self.native_cones = {
-            "zero": nz,
-            "nonneg": nl + add["nonneg"],
-            "soc": native["soc"] + [len(specs[i].indices) for i in by_kind["soc"]],
-            "exp": ne + add["exp"] // 3,
-            "power": native["power"] + [float(specs[i].alpha) for i in by_kind["power"]],
-        }
+        self.m = r_new
+        # Keys the core knows; "psd" only when there are PSD cones.
+        self.native_cones = {k: v for k, v in lifted.items() if k != "psd" or v}
         # Lifted CSR pattern: original entries keep their order within a row; each
         # new row holds a single entry, so a stable sort by row gives canonical CSR.
         rows = np.concatenate([self.orig_rows[_rows_of(A_ip)], self.dir_rows])
@@ -732,6 +769,9 @@ class DirectConeLift:
         self.orig_pos = inv[:nnz]
         self.dir_pos = inv[nnz:]
         self.nnz = len(order)
+        self.nnz_orig = nnz
+
+    # --- NumPy (B, .) arrays -------------------------------------------------
 
     def A_values(self, A: np.ndarray) -> np.ndarray:
         """(B, nnz_orig) -> (B, nnz_lifted): new entries are -1."""
@@ -746,6 +786,16 @@ class DirectConeLift:
         out[:, self.orig_rows] = b
         return out
 
+    def rows(self, v: Optional[np.ndarray], v_x: Optional[np.ndarray], B: int) -> np.ndarray:
+        """(B, m_orig) values of the original rows and (B, k) of the direct-cone rows
+        (None = 0) -> (B, m_lifted)."""
+        out = np.zeros((B, self.m), dtype=np.float64)
+        if v is not None:
+            out[:, self.orig_rows] = np.asarray(v, dtype=np.float64).reshape(B, -1)
+        if v_x is not None:
+            out[:, self.dir_rows] = np.asarray(v_x, dtype=np.float64).reshape(B, -1)
+        return out
+
     def warm(self, kw: Dict[str, np.ndarray], z_x: Any) -> Dict[str, np.ndarray]:
         """Lift warm-start arrays; {} (cold start) if no direct-cone dual z_x is given."""
         if not kw:
@@ -755,12 +805,8 @@ class DirectConeLift:
         if z_x is None or np.size(z_x) == 0:
             return {}
         zx = np.broadcast_to(np.asarray(z_x, dtype=np.float64).reshape(-1, k), (B, k))
-        z = np.zeros((B, self.m))
-        s = np.zeros((B, self.m))
-        z[:, self.orig_rows] = kw["warm_z"]
-        s[:, self.orig_rows] = kw["warm_s"]
-        z[:, self.dir_rows] = zx
-        s[:, self.dir_rows] = kw["warm_x"][:, self.dir_cols]
+        z = self.rows(kw["warm_z"], zx, B)
+        s = self.rows(kw["warm_s"], kw["warm_x"][:, self.dir_cols], B)
         return {"warm_x": kw["warm_x"], "warm_z": z, "warm_s": s}
 
     def split(self, res: Dict[str, Any]) -> Dict[str, Any]:
@@ -772,6 +818,31 @@ class DirectConeLift:
         out["s"] = np.ascontiguousarray(s[:, self.orig_rows])
         out["z_x"] = np.ascontiguousarray(z[:, self.dir_rows])
         return out
+
+    def split_grads(self, g: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """VJP of the lifted problem -> gradients of the original A values and b."""
+        out = dict(g)
+        out["dA_values"] = np.ascontiguousarray(np.asarray(g["dA_values"])[:, self.orig_pos])
+        out["db"] = np.ascontiguousarray(np.asarray(g["db"])[:, self.orig_rows])
+        return out
+
+    # --- JAX arrays (differentiable: plain gathers and scatters) ---------------
+
+    def jax_A(self, A):
+        import jax.numpy as jnp
+
+        out = jnp.zeros(A.shape[:-1] + (self.nnz,), A.dtype)
+        return out.at[..., self.orig_pos].set(A).at[..., self.dir_pos].set(-1.0)
+
+    def jax_rows(self, v, v_x=None):
+        import jax.numpy as jnp
+
+        out = jnp.zeros(v.shape[:-1] + (self.m,), v.dtype).at[..., self.orig_rows].set(v)
+        return out if v_x is None else out.at[..., self.dir_rows].set(v_x)
+
+    def jax_split(self, z, s):
+        """Lifted (z, s) -> original z, s and z_x."""
+        return z[..., self.orig_rows], s[..., self.orig_rows], z[..., self.dir_rows]
 
 
 _NATIVE_IPM_KEYS = (

@@ -154,12 +154,7 @@ def _grad_state(settings: Settings, P, A, q, b, res) -> Optional[Dict[str, np.nd
     )
 
 
-def _require_grad_state(state, settings: Settings, what: str, lift=None):
-    if lift is not None:
-        raise NotImplementedError(
-            f"{what} is not supported for problems with direct cones (Cones.dir_cones); "
-            "write those constraints as rows of A instead."
-        )
+def _require_grad_state(state, settings: Settings, what: str):
     if not settings.enable_grad:
         raise RuntimeError(
             f"{what} needs settings.enable_grad = True (set it before solve(), then solve again)."
@@ -184,35 +179,56 @@ _VJP_KEYS = ("dq", "db", "dP_values", "dA_values")
 _JVP_KEYS = ("dx", "dz", "ds")
 
 
-def _native_vjp(holder, st, n: int, m: int, maps, dx, dz, ds) -> Dict[str, np.ndarray]:
+def _native_vjp(holder, st, n: int, m: int, maps, dx, dz, ds, lift=None, dz_x=None) -> Dict[str, np.ndarray]:
     """VJP through the solve stored in the grad state ``st`` (B elements, B rows out).
-    ``maps`` (P, A ValueMaps) take dP / dA back to the caller's value order."""
+    ``maps`` (P, A ValueMaps) take dP / dA back to the caller's value order.
+    With direct cones (``lift``) the cotangents of z, s (m_orig rows) and z_x go to
+    the lifted rows and the gradients come back for the original A values and b."""
     B = st["q"].shape[0]
-    cot = (
-        _batched_arg("dx", dx, B, n),
-        _batched_arg("dz", np.zeros((B, m)) if dz is None else dz, B, m),
-        _batched_arg("ds", np.zeros((B, m)) if ds is None else ds, B, m),
-    )
+    dz = _batched_arg("dz", np.zeros((B, m)) if dz is None else dz, B, m)
+    ds = _batched_arg("ds", np.zeros((B, m)) if ds is None else ds, B, m)
+    if lift is not None:
+        k = len(lift.dir_rows)
+        dzx = None if dz_x is None else _batched_arg("dz_x", dz_x, B, k)
+        dz, ds = lift.rows(dz, dzx, B), lift.rows(ds, None, B)
+    elif dz_x is not None and np.size(dz_x):
+        raise ValueError("dz_x is only meaningful with direct cones (Cones.dir_cones).")
+    cot = (_batched_arg("dx", dx, B, n), dz, ds)
     out = holder.get().vjp(*(st[k] for k in _GRAD_STATE_KEYS), *cot)
     out = {k: np.asarray(out[k]) for k in _VJP_KEYS}
+    if lift is not None:
+        out = lift.split_grads(out)
     out["dP_values"] = maps[0].adjoint(out["dP_values"])
     out["dA_values"] = maps[1].adjoint(out["dA_values"])
     return out
 
 
-def _native_jvp(holder, st, n: int, m: int, maps, dP_values, dA_values, dq, db) -> Dict[str, np.ndarray]:
+def _native_jvp(holder, st, n: int, m: int, maps, dP_values, dA_values, dq, db, lift=None) -> Dict[str, np.ndarray]:
     """JVP through the solve stored in ``st``; P / A tangents (in the caller's value
-    order, mapped by ``maps``) may be shared (1 row)."""
+    order, mapped by ``maps``) may be shared (1 row). With direct cones the tangents
+    of the original A values / b are lifted (the fixed -1 entries and the new rows
+    get no tangent) and ``dz_x`` is returned too."""
     B = st["q"].shape[0]
     nP, nA = maps[0].nnz_in, maps[1].nnz_in
+    dA = maps[1].forward(_batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, B, nA, allow_shared=True))
+    db = _batched_arg("db", np.zeros((B, m)) if db is None else db, B, m)
+    if lift is not None:
+        dA = lift.A_values(np.asarray(dA))
+        dA[:, lift.dir_pos] = 0.0
+        db = lift.b(db)
     tan = (
         maps[0].forward(_batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, B, nP, allow_shared=True)),
-        maps[1].forward(_batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, B, nA, allow_shared=True)),
+        dA,
         _batched_arg("dq", np.zeros((B, n)) if dq is None else dq, B, n),
-        _batched_arg("db", np.zeros((B, m)) if db is None else db, B, m),
+        db,
     )
     out = holder.get().jvp(*(st[k] for k in _GRAD_STATE_KEYS), *tan)
-    return {k: np.asarray(out[k]) for k in _JVP_KEYS}
+    out = {k: np.asarray(out[k]) for k in _JVP_KEYS}
+    if lift is not None:
+        out["dz_x"] = np.ascontiguousarray(out["dz"][:, lift.dir_rows])
+        out["dz"] = np.ascontiguousarray(out["dz"][:, lift.orig_rows])
+        out["ds"] = np.ascontiguousarray(out["ds"][:, lift.orig_rows])
+    return out
 
 
 def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
@@ -330,11 +346,12 @@ class Solver:
             z_x=np.array(res["z_x"][0], dtype=np.float64) if "z_x" in res else None,
         )
 
-    def backward(self, dx: Any, dz: Any = None, ds: Any = None) -> Dict[str, np.ndarray]:
+    def backward(self, dx: Any, dz: Any = None, ds: Any = None, dz_x: Any = None) -> Dict[str, np.ndarray]:
         """Gradients of a scalar loss through the last solve (vector-Jacobian product).
 
         ``dx`` (n,), ``dz`` (m,), ``ds`` (m,): the loss's gradients with respect to
-        the solution x, z, s (None means zero). Returns a dict with ``dq`` (n,),
+        the solution x, z, s (None means zero); ``dz_x`` (k,): with respect to the
+        direct-cone duals ``z_x`` (only with ``Cones.dir_cones``). Returns a dict with ``dq`` (n,),
         ``db`` (m,), ``dP_values`` (nnz_P,) and ``dA_values`` (nnz_A,); dP_values
         follows the full symmetric storage of P (both triangles), the two entries of
         a symmetric pair each getting half of the pair's total gradient.
@@ -350,8 +367,8 @@ class Solver:
         Needs ``settings.enable_grad = True`` and a prior solve(). If the last solve
         did not end Solved / AlmostSolved, every gradient is NaN.
         """
-        st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
-        out = _native_vjp(self._holder, st, self._n, self._m, self._maps, dx, dz, ds)
+        st = _require_grad_state(self._grad, self._settings, "backward()")
+        out = _native_vjp(self._holder, st, self._n, self._m, self._maps, dx, dz, ds, self._lift, dz_x)
         return {k: v[0] for k, v in out.items()}
 
     def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
@@ -361,11 +378,11 @@ class Solver:
         value order (as for backward(); a tangent of a full symmetric P is
         symmetrized: each entry of a symmetric pair counts as the pair's
         average), ``dq`` (n,),
-        ``db`` (m,). Returns a dict with ``dx`` (n,), ``dz`` (m,), ``ds`` (m,).
-        Same requirements and NaN rule as backward().
+        ``db`` (m,). Returns a dict with ``dx`` (n,), ``dz`` (m,), ``ds`` (m,)
+        (and ``dz_x`` (k,) with direct cones). Same requirements and NaN rule as backward().
         """
-        st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
-        out = _native_jvp(self._holder, st, self._n, self._m, self._maps, dP_values, dA_values, dq, db)
+        st = _require_grad_state(self._grad, self._settings, "jvp()")
+        out = _native_jvp(self._holder, st, self._n, self._m, self._maps, dP_values, dA_values, dq, db, self._lift)
         return {k: v[0] for k, v in out.items()}
 
     @property
@@ -571,7 +588,7 @@ class CompiledSolver:
     def m(self) -> int:
         return self._m
 
-    def backward(self, dx: Any, dz: Any = None, ds: Any = None) -> Dict[str, np.ndarray]:
+    def backward(self, dx: Any, dz: Any = None, ds: Any = None, dz_x: Any = None) -> Dict[str, np.ndarray]:
         """Batched backward() (vector-Jacobian product) through the last solve().
 
         ``dx`` (B, n), ``dz`` (B, m), ``ds`` (B, m) (None means zero; 1-D allowed
@@ -581,16 +598,16 @@ class CompiledSolver:
         Elements whose status is not Solved / AlmostSolved get NaN.
         Needs ``settings.enable_grad = True`` and a prior solve().
         """
-        st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
-        return _native_vjp(self._holder, st, self._n, self._m, self._maps, dx, dz, ds)
+        st = _require_grad_state(self._grad, self._settings, "backward()")
+        return _native_vjp(self._holder, st, self._n, self._m, self._maps, dx, dz, ds, self._lift, dz_x)
 
     def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
         """Batched jvp() through the last solve(): tangents ``dP_values`` /
         ``dA_values`` of shape (nnz,) (shared) or (B, nnz), ``dq`` (B, n), ``db``
         (B, m) (None means zero). Returns ``dx`` (B, n), ``dz`` (B, m), ``ds`` (B, m).
         """
-        st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
-        return _native_jvp(self._holder, st, self._n, self._m, self._maps, dP_values, dA_values, dq, db)
+        st = _require_grad_state(self._grad, self._settings, "jvp()")
+        return _native_jvp(self._holder, st, self._n, self._m, self._maps, dP_values, dA_values, dq, db, self._lift)
 
     @property
     def batch_size(self) -> int:

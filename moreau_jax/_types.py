@@ -133,9 +133,11 @@ class DirectConeSpec(Model):
     """A cone constraint applied directly to a subvector of ``x``:
     ``x[indices]`` in the cone ``kind``, without rows of ``A``.
 
-    Accepted so that code written for Moreau (and CVXPY 1.9's MOREAU
-    interface) constructs, but moreau-jax cannot *solve* with direct cones yet:
-    a solve with non-empty ``Cones.dir_cones`` raises ``NotImplementedError``.
+    Solved by lifting: every API rewrites ``x[indices] in K`` as slack rows
+    ``-x[indices] + s = 0, s in K`` (one stored entry per index); the duals come
+    back as ``Solution.z_x`` in spec order. Kinds ``nonneg``, ``soc``, ``exp``,
+    ``power`` (``alpha``), ``gen_power`` (``alphas``, ``dim2``); ``psd_triangle``
+    (``psd_k``) needs the PSD cone (``NotImplementedError`` without it).
     """
 
     _fields = {
@@ -279,8 +281,9 @@ class Cones(Model):
 
     Rows of ``A`` and ``b`` (and entries of ``s`` and ``z``) are laid out cone by
     cone in this order: zero cones, nonnegative cones, second-order cones (each
-    of its own dimension), exponential cones (3 rows each), power cones
-    (3 rows each, one alpha each).
+    of its own dimension), PSD cones, exponential cones (3 rows each), power cones
+    (3 rows each, one alpha each), generalized power cones (len(alphas) + dim2 rows
+    each).
 
     Args (all keyword, all optional):
         num_zero_cones: rows constrained to ``s = 0`` (equalities ``Ax = b``).
@@ -289,8 +292,11 @@ class Cones(Model):
         num_exp_cones: number of exponential cones ``(x, y, z)``, ``y e^(x/y) <= z``.
         power_alphas: one ``alpha`` in (0, 1) per 3-D power cone
             ``x^alpha y^(1-alpha) >= |z|``.
-        gen_power_cone_params, psd_dims, dir_cones: accepted for compatibility with
-            Moreau; solving with them is not implemented yet (NotImplementedError).
+        gen_power_cone_params: ``(alphas, dim2)`` per generalized power cone
+            ``prod_i x_i^alphas_i >= ||y||``, ``x >= 0`` (alphas > 0 summing to 1).
+        dir_cones: direct cones on subvectors of x (see ``DirectConeSpec``).
+        psd_dims: accepted for compatibility with Moreau; solving with PSD cones
+            is not implemented yet (NotImplementedError).
         num_so_cones: legacy shortcut for ``so_cone_dims=[3] * num_so_cones``.
 
     All fields are validated on construction and on assignment.

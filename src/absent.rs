@@ -218,7 +218,7 @@ mod tests {
     }
 
     fn cones() -> ConeSpec {
-        ConeSpec { zero: 1, nonneg: 2, soc: vec![3], exp: 1, power: vec![0.5] }
+        ConeSpec { zero: 1, nonneg: 2, soc: vec![3], exp: 1, power: vec![0.5], ..Default::default() }
     }
 
     #[test]

@@ -646,7 +646,7 @@ fn shift_into_cones(st: &mut State<'_>, ws: &Workspace, shift: Shift) {
         let (z, s) = (&mut st.z[r.clone()], &mut st.s[r.clone()]);
         match cone {
             SupportedCone::Zero(_) => s.iter_mut().for_each(|v| *v = 0.0),
-            SupportedCone::Exponential(_) | SupportedCone::Power(_) => {
+            SupportedCone::Exponential(_) | SupportedCone::Power(_) | SupportedCone::GenPower(_) => {
                 // Non-symmetric cones: keep a warm point only if strictly inside.
                 let zeros = vec![0.0; cone.dim()];
                 if !cone.compute_barrier(z, s, &zeros, &zeros, 0.0).is_finite() {

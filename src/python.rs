@@ -88,6 +88,13 @@ fn parse_cones(dict: &Bound<'_, PyDict>) -> PyResult<ConeSpec> {
                 spec.soc = dims.into_iter().map(|d| d as usize).collect();
             }
             "power" => spec.power = value.extract()?,
+            "gen_power" => {
+                let cones: Vec<(Vec<f64>, i64)> = value.extract()?;
+                if let Some((_, d)) = cones.iter().find(|(_, d)| *d < 1) {
+                    return Err(PyValueError::new_err(format!("invalid cones: generalized power cone dim2 = {d} < 1")));
+                }
+                spec.gen_power = cones.into_iter().map(|(a, d)| (a, d as usize)).collect();
+            }
             _ => return Err(PyValueError::new_err(format!("invalid cones: unknown cone kind {key:?}"))),
         }
     }

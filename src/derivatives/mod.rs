@@ -20,6 +20,7 @@
 //!   equal gradients (half of the total each); a P tangent is symmetrized the same way.
 
 mod dense;
+mod genpow_projection;
 pub mod ldlt;
 pub mod projection;
 pub mod system;
@@ -125,7 +126,7 @@ impl<'s> Element<'s> {
             let r = b.start..b.start + b.dim;
             let v0: Vec<f64> = s[r.clone()].iter().zip(&z[r.clone()]).map(|(si, zi)| si - zi).collect();
             let out = &mut d[b.offset..b.offset + b.dim * b.dim];
-            projection::primal_jacobian(b.kind, &v0, &s[r], out);
+            projection::primal_jacobian(b.kind.clone(), &v0, &s[r], out);
             // D proj_{K*}(v) = I - D proj_K(-v)
             out.iter_mut().for_each(|o| *o = -*o);
             for i in 0..b.dim {

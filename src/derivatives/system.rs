@@ -70,6 +70,7 @@ fn blocks_of(pattern: &ProblemPattern) -> Vec<Block> {
     c.soc.iter().for_each(|&d| push(BlockKind::Soc, d));
     (0..c.exp).for_each(|_| push(BlockKind::Exp, 3));
     c.power.iter().for_each(|&a| push(BlockKind::Pow(a), 3));
+    c.gen_power.iter().for_each(|(a, d2)| push(BlockKind::GenPow(a.as_slice().into()), a.len() + d2));
     blocks
 }
 

@@ -180,7 +180,7 @@ mod tests {
     fn float32_and_float64_buffers_mix() {
         let p = CsrPattern::new("P", 2, 2, vec![0, 1, 2], vec![0, 1]).unwrap();
         let a = CsrPattern::new("A", 1, 2, vec![0, 2], vec![0, 1]).unwrap();
-        let cones = ConeSpec { zero: 1, nonneg: 0, soc: vec![], exp: 0, power: vec![] };
+        let cones = ConeSpec { zero: 1, nonneg: 0, soc: vec![], exp: 0, power: vec![], ..Default::default() };
         let id = registry::register_pattern(ProblemPattern::new(p, a, cones).unwrap());
         let buf64 = |v: &[f64]| Buf { addr: v.as_ptr() as usize, len: v.len(), dtype: DTYPE_F64 };
         let buf32 = |v: &[f32]| Buf { addr: v.as_ptr() as usize, len: v.len(), dtype: DTYPE_F32 };

@@ -304,17 +304,12 @@ def test_gen_power_params_validated():
     [
         (
             dict(
-                dir_cones=[
-                    moreau.DirectConeSpec(
-                        kind="gen_power", indices=[0, 1, 2], alphas=[0.5, 0.5], dim2=1
-                    )
-                ]
+                dir_cones=[moreau.DirectConeSpec(kind="psd_triangle", indices=[0, 1, 2], psd_k=2)]
             ),
             0,
-            "dir_cones of kind 'gen_power'",
+            "dir_cones of kind 'psd_triangle'",
         ),
         (dict(psd_dims=[2]), 3, "PSD"),
-        (dict(gen_power_cone_params=[([0.5, 0.5], 1)]), 3, "generalized power"),
     ],
 )
 def test_unsupported_cones_not_implemented(seed_qp, kwargs, m_extra, match):

@@ -204,6 +204,35 @@ impl KktSymbolic {
     }
 }
 
+/// Static regularization of x columns with curvature is this fraction of P_jj ...
+const CURVATURE_REG_RATIO: f64 = 1e-2;
+/// ... but at least this fraction of the regular eps.
+const CURVATURE_REG_FLOOR: f64 = 1e-4;
+
+/// Static regularization of an x column, given the regular `eps` and the column's
+/// `curvature` (P_jj when P's column j is that entry alone, else 0).
+///
+/// The regularization eps makes K quasi-definite, which bounds every x pivot of
+/// the LDL^T away from zero.  A column whose only P entry is P_jj > 0 needs no
+/// such help: in exact arithmetic its pivot is at least P_jj + eps_j in any
+/// elimination order (the pivot is the Schur complement of a leading block onto
+/// x_j; eliminating z rows adds A'H^{-1}A >= 0 to P + diag(eps), which only raises
+/// it).  There eps would only perturb K: where equilibration leaves P_jj far
+/// below eps (BOYD1: columns with 1e9 entries in A get P~_jj ~ 1e-10 < 1e-8),
+/// refinement against the unregularized K contracts the error by only
+/// eps / (P_jj + eps) ~ 0.99 per round, stalls, and the Newton directions miss
+/// the dual residual (it stalled at 5e-4 while mu -> 0).  So such a column gets
+/// eps_j = 1e-2 P_jj (refinement gains 100x per round), clamped to
+/// [1e-4 eps, eps] so that pivots stay well above the dynamic regularization's
+/// threshold and well-scaled columns (P_jj >= 100 eps) keep eps.
+fn static_reg_of_column(eps: f64, curvature: f64) -> f64 {
+    if curvature > 0.0 {
+        (CURVATURE_REG_RATIO * curvature).clamp(CURVATURE_REG_FLOOR * eps, eps)
+    } else {
+        eps
+    }
+}
+
 /// Numeric KKT values and factor of one solve.
 pub struct KktSystem {
     symbolic: Arc<KktSymbolic>,
@@ -211,9 +240,12 @@ pub struct KktSystem {
     values: Vec<f64>,
     l_values: Vec<f64>,
     mem: MemBuffer,
-    /// Static regularization currently on the diagonal (+eps where the pivot
-    /// sign is +1, -eps where it is -1).
-    static_reg: f64,
+    /// Static regularization currently on each diagonal entry (its magnitude:
+    /// added where the pivot sign is +1, subtracted where it is -1).
+    static_reg: Vec<f64>,
+    /// Per x column: P_jj where P's column j has no other nonzero, else 0
+    /// (see `static_reg_of_column`).
+    curvature: Vec<f64>,
     reg_delta: f64,
     reg_eps: f64,
     refine: bool,
@@ -252,7 +284,8 @@ impl KktSystem {
             values: vec![0.0; symbolic.nnz()],
             l_values: vec![0.0; symbolic.factor.len_val()],
             mem: MemBuffer::new(req),
-            static_reg: 0.0,
+            static_reg: vec![0.0; dim],
+            curvature: vec![0.0; symbolic.n],
             reg_delta: 0.0,
             reg_eps: 0.0,
             refine: true,
@@ -272,9 +305,23 @@ impl KktSystem {
         for v in self.values.iter_mut() {
             *v = 0.0;
         }
-        self.static_reg = 0.0;
+        self.static_reg.fill(0.0);
         for &(pos, k) in &s.p_map {
             self.values[pos] = p_values[k];
+        }
+        // Columns of P that are their diagonal entry alone.
+        let n = s.n;
+        for j in 0..n {
+            self.curvature[j] = self.values[s.diag[j]].max(0.0);
+        }
+        for c in 0..n {
+            for k in s.col_ptr[c]..s.col_ptr[c + 1] {
+                let r = s.row_idx[k];
+                if r < n && r != c && self.values[k] != 0.0 {
+                    self.curvature[r] = 0.0;
+                    self.curvature[c] = 0.0;
+                }
+            }
         }
         for (k, &pos) in s.a_map.iter().enumerate() {
             self.values[pos] = a_values[k];
@@ -314,9 +361,9 @@ impl KktSystem {
         // Remove the old static regularization from the x block (the z block and
         // the extra columns were just overwritten), then add the new one.
         for j in 0..n {
-            self.values[s.diag[j]] -= self.static_reg;
+            self.values[s.diag[j]] -= self.static_reg[j];
         }
-        self.static_reg = 0.0;
+        self.static_reg.fill(0.0);
         let max_diag = s.diag.iter().map(|&p| self.values[p].abs()).fold(0.0, f64::max);
         let eps = settings.static_reg_constant + settings.static_reg_proportional * max_diag;
         self.reg_delta = settings.dynamic_reg_delta;
@@ -344,14 +391,15 @@ impl KktSystem {
         false
     }
 
-    /// Replace the static regularization: eps times the expected pivot sign.
+    /// Replace the static regularization: eps (less on some x columns, see
+    /// `static_reg_of_column`) times the expected pivot sign.
     fn set_static_reg(&mut self, eps: f64) {
         let s = &self.symbolic;
-        let delta = eps - self.static_reg;
-        for (&pos, &sign) in s.diag.iter().zip(&s.signs) {
-            self.values[pos] += f64::from(sign) * delta;
+        for (j, (&pos, &sign)) in s.diag.iter().zip(&s.signs).enumerate() {
+            let new = if j < s.n { static_reg_of_column(eps, self.curvature[j]) } else { eps };
+            self.values[pos] += f64::from(sign) * (new - self.static_reg[j]);
+            self.static_reg[j] = new;
         }
-        self.static_reg = eps;
     }
 
     /// Factor the KKT system of the equality-constrained QP used by polishing:
@@ -447,7 +495,7 @@ impl KktSystem {
             }
         }
         for (j, &sign) in s.signs.iter().enumerate() {
-            y[j] -= f64::from(sign) * self.static_reg * x[j];
+            y[j] -= f64::from(sign) * self.static_reg[j] * x[j];
         }
     }
 

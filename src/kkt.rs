@@ -565,3 +565,86 @@ impl KktSystem {
         self.work_rhs = tmp;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cones::ScalingStrategy;
+    use crate::problem::{ConeSpec, CsrPattern};
+
+    fn settings() -> KktSettings {
+        KktSettings {
+            static_reg_constant: 1e-8,
+            static_reg_proportional: f64::EPSILON * f64::EPSILON,
+            dynamic_reg_eps: 1e-13,
+            dynamic_reg_delta: 2e-7,
+            refine_enable: true,
+            refine_reltol: 1e-13,
+            refine_abstol: 1e-12,
+            refine_max_iter: 10,
+            refine_stop_ratio: 2.0,
+        }
+    }
+
+    /// BOYD1 in miniature: a diagonal P whose (equilibrated) entries lie far below
+    /// the regularization eps = 1e-8, one dense equality row, and bounds x >= l
+    /// that are inactive (H = s/z = 1e12, so they add only 1e-12 to the x pivots).
+    /// With eps on those columns refinement gains only eps / (P_jj + eps) ~ 0.99 per
+    /// round and stops far from the solution; with eps_j = 1e-2 P_jj it converges.
+    #[test]
+    fn refinement_converges_where_p_is_far_below_eps() {
+        let n = 4;
+        let diag = |k: usize| CsrPattern { nrows: k, ncols: n, indptr: (0..=k).collect(), indices: (0..k).collect() };
+        let p = diag(n);
+        let mut a = CsrPattern { nrows: 1 + n, ncols: n, indptr: vec![0, n], indices: (0..n).collect() };
+        for j in 0..n {
+            a.indptr.push(n + j + 1);
+            a.indices.push(j);
+        }
+        let pattern =
+            ProblemPattern::new(p, a, ConeSpec { zero: 1, nonneg: n, soc: vec![], exp: 0, power: vec![] }).unwrap();
+        let mut cones = pattern.cones.build();
+        for (cone, r) in cones.iter_mut() {
+            let s = vec![1.0; r.len()];
+            let z = vec![1e-12; r.len()];
+            assert!(cone.update_scaling(&s, &z, 1.0, ScalingStrategy::PrimalDual));
+        }
+        let sym = Arc::new(KktSymbolic::new(&pattern, &cones, DirectSolveMethod::Auto, false).unwrap());
+        let p_values = [1e-10, 3e-10, 2e-9, 1.0];
+        let a_values = [1.0, 0.5, -0.7, 0.3, -1.0, -1.0, -1.0, -1.0];
+        let m = 1 + n;
+        let rhs: Vec<f64> = (0..n + m).map(|i| 1.0 + 0.1 * i as f64).collect();
+        // Relative residual of the refined solve; `uniform`: eps on every column.
+        let solve = |uniform: bool| -> (f64, KktSystem) {
+            let mut kkt = KktSystem::new(Arc::clone(&sym));
+            kkt.set_data(&p_values, &a_values);
+            if uniform {
+                kkt.curvature.fill(0.0);
+            }
+            assert!(kkt.update_and_factor(&cones, &settings()));
+            let mut x = vec![0.0; n + m];
+            kkt.solve(&rhs, &mut x, &settings());
+            let mut kx = vec![0.0; n + m];
+            kkt.mul_unregularized(&mut kx, &x);
+            let res = rhs.iter().zip(&kx).map(|(b, y)| (b - y).abs()).fold(0.0, f64::max);
+            let scale = x.iter().chain(&rhs).fold(0.0f64, |acc, v| acc.max(v.abs()));
+            (res / scale, kkt)
+        };
+        let (res, kkt) = solve(false);
+        // The well-scaled column keeps eps; the others get 1e-2 P_jj.
+        assert!((kkt.static_reg[3] - 1e-8).abs() < 1e-15);
+        assert!((kkt.static_reg[0] - 1e-12).abs() < 1e-20);
+        assert!(res < 1e-14, "relative KKT residual {res:e}");
+        let (res_uniform, _) = solve(true);
+        assert!(res_uniform > 1e3 * res, "uniform eps: {res_uniform:e} vs {res:e}");
+    }
+
+    #[test]
+    fn column_regularization_rule() {
+        let eps = 1e-8;
+        assert_eq!(static_reg_of_column(eps, 0.0), eps); // no curvature: regular eps
+        assert_eq!(static_reg_of_column(eps, 1.0), eps); // well scaled: unchanged
+        assert!((static_reg_of_column(eps, 1e-9) - 1e-11).abs() < 1e-24);
+        assert_eq!(static_reg_of_column(eps, 1e-20), 1e-4 * eps); // floor
+    }
+}

@@ -323,9 +323,16 @@ pub fn solve(
         }
         if let Some(prev) = prev_progress.as_ref() {
             if progress.went_backwards(prev, &tol, iter) {
-                tracing::debug!(iter, "residuals went backwards: undoing the last step");
+                tracing::debug!(iter, ?scaling, "residuals went backwards: undoing the last step");
                 st.restore_iterate(&prev_iterate);
                 progress = *prev;
+                if !symmetric && scaling == ScalingStrategy::PrimalDual {
+                    // As Clarabel: with non-symmetric cones, retry from the
+                    // previous point with the dual scaling before giving up.
+                    scaling = ScalingStrategy::Dual;
+                    retrying_with_dual = true;
+                    continue;
+                }
                 status = SolverStatus::InsufficientProgress;
                 break;
             }
@@ -453,6 +460,9 @@ pub fn solve(
     // Failed runs return their best iterate, Almost* if it meets the reduced
     // tolerances (termination::final_status).
     if is_unconverged(status) {
+        // (Measured again: a failed start never measured its point.)
+        let (_, xpx) = st.residuals(&mut rx, &mut rz, &mut px);
+        progress = st.progress(&rx, &rz, &px, xpx);
         let (s, use_best) = final_status(status, &progress, best_progress.as_ref(), &tol, &reduced);
         if use_best {
             tracing::debug!(iter, ?status, "returning the best iterate seen");

@@ -7,7 +7,11 @@
 //!    both residuals < tol_feas, gap_abs < tol_gap_abs or gap_rel < tol_gap_rel),
 //!    or a primal / dual infeasibility certificate.
 //! 2. Did the last step go backwards?  `went_backwards` (below): if so the step is
-//!    undone and the solve ends with InsufficientProgress.
+//!    undone; with non-symmetric cones under the primal-dual scaling the loop
+//!    retries from there with the dual scaling (Clarabel's
+//!    `strategy_checkpoint_insufficient_progress`), otherwise the solve ends with
+//!    InsufficientProgress.  (A step shorter than `min_terminate_step_length`
+//!    ends it the same way.)
 //! 3. Iteration / time limits: MaxIterations, MaxTime.
 //!
 //! A solve that ends without converging (InsufficientProgress, NumericalError,

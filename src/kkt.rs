@@ -272,15 +272,47 @@ enum Factor {
     Dense(DenseLdlt),
 }
 
+/// Static regularization of x columns with curvature is this fraction of P_jj ...
+const CURVATURE_REG_RATIO: f64 = 1e-2;
+/// ... but at least this fraction of the regular eps.
+const CURVATURE_REG_FLOOR: f64 = 1e-4;
+
+/// Static regularization of an x column, given the regular `eps` and the column's
+/// `curvature` (P_jj when P's column j is that entry alone, else 0).
+///
+/// The regularization eps makes K quasi-definite, which bounds every x pivot of
+/// the LDL^T away from zero.  A column whose only P entry is P_jj > 0 needs no
+/// such help: in exact arithmetic its pivot is at least P_jj + eps_j in any
+/// elimination order (the pivot is the Schur complement of a leading block onto
+/// x_j; eliminating z rows adds A'H^{-1}A >= 0 to P + diag(eps), which only raises
+/// it).  There eps would only perturb K: where equilibration leaves P_jj far
+/// below eps (BOYD1: columns with 1e9 entries in A get P~_jj ~ 1e-10 < 1e-8),
+/// refinement against the unregularized K contracts the error by only
+/// eps / (P_jj + eps) ~ 0.99 per round, stalls, and the Newton directions miss
+/// the dual residual (it stalled at 5e-4 while mu -> 0).  So such a column gets
+/// eps_j = 1e-2 P_jj (refinement gains 100x per round), clamped to
+/// [1e-4 eps, eps] so that pivots stay well above the dynamic regularization's
+/// threshold and well-scaled columns (P_jj >= 100 eps) keep eps.
+fn static_reg_of_column(eps: f64, curvature: f64) -> f64 {
+    if curvature > 0.0 {
+        (CURVATURE_REG_RATIO * curvature).clamp(CURVATURE_REG_FLOOR * eps, eps)
+    } else {
+        eps
+    }
+}
+
 /// Numeric KKT values and factor of one solve.
 pub struct KktSystem {
     symbolic: Arc<KktSymbolic>,
     /// KKT values including the static regularization.
     values: Vec<f64>,
     factor: Factor,
-    /// Static regularization currently on the diagonal (+eps where the pivot
-    /// sign is +1, -eps where it is -1).
-    static_reg: f64,
+    /// Static regularization currently on each diagonal entry (its magnitude:
+    /// added where the pivot sign is +1, subtracted where it is -1).
+    static_reg: Vec<f64>,
+    /// Per x column: P_jj where P's column j has no other nonzero, else 0
+    /// (see `static_reg_of_column`).
+    curvature: Vec<f64>,
     reg_delta: f64,
     reg_eps: f64,
     refine: bool,
@@ -330,7 +362,8 @@ impl KktSystem {
         KktSystem {
             values: vec![0.0; symbolic.nnz()],
             factor,
-            static_reg: 0.0,
+            static_reg: vec![0.0; dim],
+            curvature: vec![0.0; symbolic.n],
             reg_delta: 0.0,
             reg_eps: 0.0,
             refine: true,
@@ -350,9 +383,23 @@ impl KktSystem {
         for v in self.values.iter_mut() {
             *v = 0.0;
         }
-        self.static_reg = 0.0;
+        self.static_reg.fill(0.0);
         for &(pos, k) in &s.p_map {
             self.values[pos] = p_values[k];
+        }
+        // Columns of P that are their diagonal entry alone.
+        let n = s.n;
+        for j in 0..n {
+            self.curvature[j] = self.values[s.diag[j]].max(0.0);
+        }
+        for c in 0..n {
+            for k in s.col_ptr[c]..s.col_ptr[c + 1] {
+                let r = s.row_idx[k];
+                if r < n && r != c && self.values[k] != 0.0 {
+                    self.curvature[r] = 0.0;
+                    self.curvature[c] = 0.0;
+                }
+            }
         }
         for (k, &pos) in s.a_map.iter().enumerate() {
             self.values[pos] = a_values[k];
@@ -392,9 +439,9 @@ impl KktSystem {
         // Remove the old static regularization from the x block (the z block and
         // the extra columns were just overwritten), then add the new one.
         for j in 0..n {
-            self.values[s.diag[j]] -= self.static_reg;
+            self.values[s.diag[j]] -= self.static_reg[j];
         }
-        self.static_reg = 0.0;
+        self.static_reg.fill(0.0);
         let max_diag = s.diag.iter().map(|&p| self.values[p].abs()).fold(0.0, f64::max);
         let eps = settings.static_reg_constant + settings.static_reg_proportional * max_diag;
         self.reg_delta = settings.dynamic_reg_delta;
@@ -422,14 +469,15 @@ impl KktSystem {
         false
     }
 
-    /// Replace the static regularization: eps times the expected pivot sign.
+    /// Replace the static regularization: eps (less on some x columns, see
+    /// `static_reg_of_column`) times the expected pivot sign.
     fn set_static_reg(&mut self, eps: f64) {
         let s = &self.symbolic;
-        let delta = eps - self.static_reg;
-        for (&pos, &sign) in s.diag.iter().zip(&s.signs) {
-            self.values[pos] += f64::from(sign) * delta;
+        for (j, (&pos, &sign)) in s.diag.iter().zip(&s.signs).enumerate() {
+            let new = if j < s.n { static_reg_of_column(eps, self.curvature[j]) } else { eps };
+            self.values[pos] += f64::from(sign) * (new - self.static_reg[j]);
+            self.static_reg[j] = new;
         }
-        self.static_reg = eps;
     }
 
     /// Factor the KKT system of the equality-constrained QP used by polishing:
@@ -535,7 +583,7 @@ impl KktSystem {
             }
         }
         for (j, &sign) in s.signs.iter().enumerate() {
-            y[j] -= f64::from(sign) * self.static_reg * x[j];
+            y[j] -= f64::from(sign) * self.static_reg[j] * x[j];
         }
     }
 
@@ -603,5 +651,88 @@ impl KktSystem {
         self.work_res = res;
         self.work_sol = corr;
         self.work_rhs = tmp;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cones::ScalingStrategy;
+    use crate::problem::{ConeSpec, CsrPattern};
+
+    fn settings() -> KktSettings {
+        KktSettings {
+            static_reg_constant: 1e-8,
+            static_reg_proportional: f64::EPSILON * f64::EPSILON,
+            dynamic_reg_eps: 1e-13,
+            dynamic_reg_delta: 2e-7,
+            refine_enable: true,
+            refine_reltol: 1e-13,
+            refine_abstol: 1e-12,
+            refine_max_iter: 10,
+            refine_stop_ratio: 2.0,
+        }
+    }
+
+    /// BOYD1 in miniature: a diagonal P whose (equilibrated) entries lie far below
+    /// the regularization eps = 1e-8, one dense equality row, and bounds x >= l
+    /// that are inactive (H = s/z = 1e12, so they add only 1e-12 to the x pivots).
+    /// With eps on those columns refinement gains only eps / (P_jj + eps) ~ 0.99 per
+    /// round and stops far from the solution; with eps_j = 1e-2 P_jj it converges.
+    #[test]
+    fn refinement_converges_where_p_is_far_below_eps() {
+        let n = 4;
+        let diag = |k: usize| CsrPattern { nrows: k, ncols: n, indptr: (0..=k).collect(), indices: (0..k).collect() };
+        let p = diag(n);
+        let mut a = CsrPattern { nrows: 1 + n, ncols: n, indptr: vec![0, n], indices: (0..n).collect() };
+        for j in 0..n {
+            a.indptr.push(n + j + 1);
+            a.indices.push(j);
+        }
+        let pattern =
+            ProblemPattern::new(p, a, ConeSpec { zero: 1, nonneg: n, soc: vec![], exp: 0, power: vec![] }).unwrap();
+        let mut cones = pattern.cones.build();
+        for (cone, r) in cones.iter_mut() {
+            let s = vec![1.0; r.len()];
+            let z = vec![1e-12; r.len()];
+            assert!(cone.update_scaling(&s, &z, 1.0, ScalingStrategy::PrimalDual));
+        }
+        let sym = Arc::new(KktSymbolic::new(&pattern, &cones, DirectSolveMethod::Auto, false).unwrap());
+        let p_values = [1e-10, 3e-10, 2e-9, 1.0];
+        let a_values = [1.0, 0.5, -0.7, 0.3, -1.0, -1.0, -1.0, -1.0];
+        let m = 1 + n;
+        let rhs: Vec<f64> = (0..n + m).map(|i| 1.0 + 0.1 * i as f64).collect();
+        // Relative residual of the refined solve; `uniform`: eps on every column.
+        let solve = |uniform: bool| -> (f64, KktSystem) {
+            let mut kkt = KktSystem::new(Arc::clone(&sym));
+            kkt.set_data(&p_values, &a_values);
+            if uniform {
+                kkt.curvature.fill(0.0);
+            }
+            assert!(kkt.update_and_factor(&cones, &settings()));
+            let mut x = vec![0.0; n + m];
+            kkt.solve(&rhs, &mut x, &settings());
+            let mut kx = vec![0.0; n + m];
+            kkt.mul_unregularized(&mut kx, &x);
+            let res = rhs.iter().zip(&kx).map(|(b, y)| (b - y).abs()).fold(0.0, f64::max);
+            let scale = x.iter().chain(&rhs).fold(0.0f64, |acc, v| acc.max(v.abs()));
+            (res / scale, kkt)
+        };
+        let (res, kkt) = solve(false);
+        // The well-scaled column keeps eps; the others get 1e-2 P_jj.
+        assert!((kkt.static_reg[3] - 1e-8).abs() < 1e-15);
+        assert!((kkt.static_reg[0] - 1e-12).abs() < 1e-20);
+        assert!(res < 1e-14, "relative KKT residual {res:e}");
+        let (res_uniform, _) = solve(true);
+        assert!(res_uniform > 1e3 * res, "uniform eps: {res_uniform:e} vs {res:e}");
+    }
+
+    #[test]
+    fn column_regularization_rule() {
+        let eps = 1e-8;
+        assert_eq!(static_reg_of_column(eps, 0.0), eps); // no curvature: regular eps
+        assert_eq!(static_reg_of_column(eps, 1.0), eps); // well scaled: unchanged
+        assert!((static_reg_of_column(eps, 1e-9) - 1e-11).abs() < 1e-24);
+        assert_eq!(static_reg_of_column(eps, 1e-20), 1e-4 * eps); // floor
     }
 }

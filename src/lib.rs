@@ -8,6 +8,7 @@
 //! - `equilibrate`: Ruiz scaling of the data;
 //! - `kkt`: the quasi-definite KKT system and its faer LDL^T factorization;
 //! - `ipm`: the predictor-corrector loop on the homogeneous embedding;
+//! - `termination`: convergence, progress and best-iterate rules of that loop;
 //! - `derivatives`: JVP/VJP of the solution map (residual map, cone projections);
 //! - `batch`: a problem family (shared symbolic analysis) and parallel batches;
 //! - `xla`: the XLA FFI custom calls (C++ handlers in ffi/, pattern registry);
@@ -26,6 +27,7 @@ pub mod linalg;
 pub mod problem;
 pub mod settings;
 pub mod status;
+mod termination;
 pub mod xla;
 
 #[cfg(feature = "python")]

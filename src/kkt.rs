@@ -690,7 +690,7 @@ mod tests {
             a.indices.push(j);
         }
         let pattern =
-            ProblemPattern::new(p, a, ConeSpec { zero: 1, nonneg: n, soc: vec![], exp: 0, power: vec![] }).unwrap();
+            ProblemPattern::new(p, a, ConeSpec { zero: 1, nonneg: n, ..Default::default() }).unwrap();
         let mut cones = pattern.cones.build();
         for (cone, r) in cones.iter_mut() {
             let s = vec![1.0; r.len()];

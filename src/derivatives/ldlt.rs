@@ -16,6 +16,17 @@
 //! The pattern of K is fixed per family, so the AMD ordering and the symbolic
 //! factorization are computed once.  Unlike the LU of M (symmetric pivots only),
 //! the fill stays that of a KKT system.
+//!
+//! Generalized derivative (documented choice): `K^{-1}` above is the pseudo-inverse
+//! `K^+`, the minimum-norm least-squares solution.  It is the derivative wherever the
+//! solution map is differentiable (K nonsingular); where the solution is not unique
+//! (an epigraph variable with no curvature and no active constraint, a face of LP
+//! optima) the undetermined directions get a zero derivative and a right-hand side
+//! component along them is dropped, so results stay finite.  `K^+` is symmetric, so
+//! the JVP and the VJP stay exact adjoints.  Every path of [`SymSystem::solve`]
+//! computes this same quantity: the LDL^T (direct, or on the rhs projected off
+//! null(K)) and LSQR on K (the fallback; `MOREAU_DERIV_PATH=lsqr` forces it, for
+//! tests).
 
 use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
@@ -86,13 +97,53 @@ pub struct SymSystem<'s> {
     /// Dense blocks of N (projector onto null(D)), same layout as D.
     pub null_proj: Vec<f64>,
     mem: MemBuffer,
+    /// Frobenius norm of K (scale of the acceptance tests).
+    knorm: f64,
+    /// Whether `l_values` holds a usable factor (else only LSQR is available).
+    factored: bool,
+}
+
+/// How a derivative solve was done, per element (counted by `take_path_counts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// LDL^T of K with refinement, residual at rounding level.
+    Ldlt = 0,
+    /// The same factor on the rhs projected off null(K) (singular K, least squares).
+    LdltProjected = 1,
+    /// LSQR on K (factor missing or inaccurate, or forced).
+    Lsqr = 2,
+}
+
+static PATH_COUNTS: [std::sync::atomic::AtomicUsize; 3] =
+    [std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)];
+
+/// Count one solve by `path` (process-wide; for benchmarks and tests).
+pub fn count_path(path: Path) {
+    PATH_COUNTS[path as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Solves per path ([Ldlt, LdltProjected, Lsqr]) since the last call; resets them.
+pub fn take_path_counts() -> [usize; 3] {
+    std::array::from_fn(|i| PATH_COUNTS[i].swap(0, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Refinement passes on one rhs (each costs one triangular solve pair and one K x).
+const MAX_REFINE: usize = 20;
+/// Accept a refined solution when |K x - rhs| <= ACCEPT (|K| |x| + |rhs|).
+const ACCEPT: f64 = 1e-10;
+/// A stalled residual r with |K r| <= NULL_RESIDUAL |K| |r| lies in null(K).
+const NULL_RESIDUAL: f64 = 1e-8;
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
 }
 
 /// Eigenvalues of D below this count as exact zeros (the constraint is inactive).
 const NULL_EIG: f64 = 1e-12;
 
 impl<'s> SymSystem<'s> {
-    /// Assemble K from P, A and D, and factor it.  None when the factorization fails.
+    /// Assemble K from P, A and D, and factor it (`factored` false when the
+    /// factorization fails).  None only when a block's eigen-decomposition fails.
     pub fn new(
         sym: &'s DerivSymbolic,
         ss: &'s SymSymbolic,
@@ -152,6 +203,16 @@ impl<'s> SymSystem<'s> {
             ss.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
             ss.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
         ]);
+        let knorm = {
+            // off-diagonal entries stand for two entries of K
+            let mut acc = 0.0;
+            for c in 0..sym.dim() {
+                for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
+                    acc += if ss.row_idx[t] == c { 1.0 } else { 2.0 } * values[t] * values[t];
+                }
+            }
+            acc.sqrt()
+        };
         let mut this = SymSystem {
             sym,
             ss,
@@ -159,18 +220,22 @@ impl<'s> SymSystem<'s> {
             values,
             null_proj,
             mem: MemBuffer::try_new(req).ok()?,
+            knorm,
+            factored: false,
         };
         // factor K + static regularization (+eps on x, -eps on v); on a pivot breakdown
         // retry with 100x more (refinement against the unregularized K restores accuracy)
         let mut eps = static_reg;
         for attempt in 0..4 {
             if this.factor(eps, params) {
+                this.factored = true;
                 return Some(this);
             }
             tracing::debug!(eps, attempt, "derivative: LDLT factorization failed; more static regularization");
             eps *= 100.0;
         }
-        None
+        // K itself is still there for LSQR
+        Some(this)
     }
 
     fn factor(&mut self, eps: f64, params: Spec<LdltParams, f64>) -> bool {
@@ -212,22 +277,18 @@ impl<'s> SymSystem<'s> {
         }
     }
 
-    /// Solve K x = rhs with iterative refinement; None when the residual does not
-    /// reach rounding level (the caller falls back to the LU of M).
-    pub fn solve(&mut self, rhs: &[f64]) -> Option<Vec<f64>> {
-        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let rhs_norm = norm(rhs);
+    /// Iterative refinement of K x = rhs from the regularized factor; returns the
+    /// solution with the smallest residual and that residual's norm.
+    fn refine(&mut self, rhs: &[f64]) -> Option<(Vec<f64>, f64)> {
         let dim = rhs.len();
-        if rhs_norm == 0.0 {
-            return Some(vec![0.0; dim]);
-        }
-        let knorm = norm(&self.values);
+        let knorm = self.knorm;
+        let rhs_norm = norm(rhs);
         let mut x = rhs.to_vec();
         self.solve_factored(&mut x);
         let mut kx = vec![0.0; dim];
         let mut res = vec![0.0; dim];
         let mut best = (f64::INFINITY, x.clone());
-        for _ in 0..20 {
+        for _ in 0..MAX_REFINE {
             self.apply(&x, &mut kx);
             res.iter_mut().zip(rhs.iter().zip(&kx)).for_each(|(r, (b, k))| *r = b - k);
             let rn = norm(&res);
@@ -245,10 +306,114 @@ impl<'s> SymSystem<'s> {
             self.solve_factored(&mut res);
             x.iter_mut().zip(&res).for_each(|(a, b)| *a += b);
         }
-        let (rn, x) = best;
-        let scale = knorm * norm(&x) + rhs_norm;
-        tracing::debug!(relative_residual = rn / scale, "derivative: symmetric LDLT solve");
-        (rn <= 1e-10 * scale).then_some(x)
+        Some((best.1, best.0))
+    }
+
+    fn accurate(&self, x: &[f64], rhs: &[f64], rn: f64) -> bool {
+        rn <= ACCEPT * (self.knorm * norm(x) + norm(rhs))
+    }
+
+    /// The generalized solution `K^+ rhs` (see the module notes) and how it was found.
+    ///
+    /// 1. LDL^T with refinement; accepted when the residual is at rounding level.
+    /// 2. Refinement stalled on a residual r with K r ~ 0: rhs has a component in
+    ///    null(K) (= range(K)^perp, K symmetric), i.e. no exact solution exists.  The
+    ///    least-squares solution solves K x = rhs - r, a consistent system the same
+    ///    factor solves; its null component is zero up to rounding (the regularized
+    ///    factor does not excite null(K) from a range-space rhs), so this is K^+ rhs.
+    /// 3. Otherwise (or when forced): LSQR on K from 0, whose limit is K^+ rhs.
+    pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
+        let dim = rhs.len();
+        if norm(rhs) == 0.0 {
+            return (vec![0.0; dim], Path::Ldlt);
+        }
+        if self.factored && !force_lsqr {
+            if let Some((x, rn)) = self.refine(rhs) {
+                if self.accurate(&x, rhs, rn) {
+                    tracing::debug!(relative_residual = rn / (self.knorm * norm(&x) + norm(rhs)), "derivative: symmetric LDLT solve");
+                    return (x, Path::Ldlt);
+                }
+                let mut r = vec![0.0; dim];
+                self.apply(&x, &mut r);
+                r.iter_mut().zip(rhs).for_each(|(ri, bi)| *ri = bi - *ri);
+                let mut kr = vec![0.0; dim];
+                self.apply(&r, &mut kr);
+                let rn = norm(&r);
+                if norm(&kr) <= NULL_RESIDUAL * self.knorm * rn {
+                    let b2: Vec<f64> = rhs.iter().zip(&r).map(|(b, ri)| b - ri).collect();
+                    if let Some((x2, rn2)) = self.refine(&b2) {
+                        if self.accurate(&x2, &b2, rn2) {
+                            tracing::debug!(
+                                inconsistent = rn / norm(rhs),
+                                relative_residual = rn2 / (self.knorm * norm(&x2) + norm(&b2)),
+                                "derivative: symmetric LDLT least-squares solve (rhs projected off null(K))"
+                            );
+                            return (x2, Path::LdltProjected);
+                        }
+                    }
+                }
+                tracing::debug!(
+                    relative_residual = rn / (self.knorm * norm(&x) + norm(rhs)),
+                    null_test = norm(&kr) / (self.knorm * rn),
+                    "derivative: symmetric LDLT solve inaccurate; LSQR on K"
+                );
+            }
+        }
+        let t0 = std::time::Instant::now();
+        let (x, iters) = self.lsqr(rhs);
+        tracing::debug!(dim, iters, seconds = t0.elapsed().as_secs_f64(), forced = force_lsqr, "derivative: LSQR on K");
+        (x, Path::Lsqr)
+    }
+
+    /// LSQR (Paige & Saunders) on the symmetric K from x = 0: converges to the
+    /// minimum-norm least-squares solution K^+ rhs.
+    fn lsqr(&self, rhs: &[f64]) -> (Vec<f64>, usize) {
+        let dim = rhs.len();
+        let mut x = vec![0.0; dim];
+        let mut u = rhs.to_vec();
+        let mut beta = norm(&u);
+        u.iter_mut().for_each(|a| *a /= beta);
+        let mut v = vec![0.0; dim];
+        self.apply(&u, &mut v);
+        let mut alpha = norm(&v);
+        if alpha == 0.0 {
+            return (x, 0);
+        }
+        v.iter_mut().for_each(|a| *a /= alpha);
+        let mut w = v.clone();
+        let (mut phibar, mut rhobar) = (beta, alpha);
+        let mut tmp = vec![0.0; dim];
+        let anorm = self.knorm.max(1e-300);
+        let max_iter = (20 * dim).max(1000);
+        for it in 0..max_iter {
+            self.apply(&v, &mut tmp);
+            u.iter_mut().zip(&tmp).for_each(|(a, b)| *a = b - alpha * *a);
+            beta = norm(&u);
+            if beta > 0.0 {
+                u.iter_mut().for_each(|a| *a /= beta);
+            }
+            self.apply(&u, &mut tmp);
+            v.iter_mut().zip(&tmp).for_each(|(a, b)| *a = b - beta * *a);
+            alpha = norm(&v);
+            if alpha > 0.0 {
+                v.iter_mut().for_each(|a| *a /= alpha);
+            }
+            let rho = (rhobar * rhobar + beta * beta).sqrt();
+            let (c, s) = (rhobar / rho, beta / rho);
+            let theta = s * alpha;
+            rhobar = -c * alpha;
+            let phi = c * phibar;
+            phibar *= s;
+            for i in 0..dim {
+                x[i] += (phi / rho) * w[i];
+                w[i] = v[i] - (theta / rho) * w[i];
+            }
+            // stop when the normal-equation residual |K r| = phibar*alpha*|c| is tiny
+            if phibar * alpha * c.abs() <= 1e-15 * anorm * anorm * norm(&x).max(1.0) || alpha == 0.0 || beta == 0.0 {
+                return (x, it + 1);
+            }
+        }
+        (x, max_iter)
     }
 
     fn solve_factored(&mut self, x: &mut [f64]) {

@@ -36,6 +36,7 @@ use faer::sparse::linalg::cholesky::{
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
 use faer::{Conj, MatMut, Par, Side, Spec};
 
+use super::projection::BlockKind;
 use super::system::{assemble_v_columns, DerivSymbolic};
 use crate::problem::ProblemPattern;
 
@@ -141,6 +142,78 @@ fn norm(v: &[f64]) -> f64 {
 /// Eigenvalues of D below this count as exact zeros (the constraint is inactive).
 const NULL_EIG: f64 = 1e-12;
 
+/// `N = [eig(D) ~ 0]` and `Q = D(D - I) - N` (row-major `dim x dim`) for one block
+/// of D.  Diagonal blocks (zero/nonneg cones, interior SOC points) and SOC blocks
+/// on the boundary use closed forms, O(dim^2): there D has eigenvalue 0 on
+/// e1 = (1, u)/sqrt2, 1 on e0 = (-1, u)/sqrt2 and c elsewhere (u = -2 D[1.., 0] the
+/// unit direction of the projected point), so f(D) = f(0) e1e1' + f(1) e0e0' +
+/// f(c) (I - e1e1' - e0e0').  Other blocks (3x3 exp/power) use a dense
+/// eigen-decomposition.  None when that fails.
+fn block_functions(kind: BlockKind, dim: usize, blk: &[f64], null_out: &mut [f64], quad_out: &mut [f64]) -> Option<()> {
+    let is_null = |s: f64| s.abs() <= NULL_EIG;
+    let diagonal = (0..dim).all(|i| (0..dim).all(|j| i == j || blk[i * dim + j] == 0.0));
+    if diagonal {
+        for i in 0..dim {
+            let s = blk[i * dim + i];
+            let nul = if is_null(s) { 1.0 } else { 0.0 };
+            null_out[i * dim + i] = nul;
+            quad_out[i * dim + i] = s * (s - 1.0) - nul;
+        }
+        return Some(());
+    }
+    if kind == BlockKind::Soc && soc_block_functions(dim, blk, null_out, quad_out) {
+        return Some(());
+    }
+    let mat = faer::Mat::<f64>::from_fn(dim, dim, |i, j| 0.5 * (blk[i * dim + j] + blk[j * dim + i]));
+    let (s, u) = super::dense::symmetric_eigen(mat.as_ref())?;
+    null_out.iter_mut().chain(quad_out.iter_mut()).for_each(|o| *o = 0.0);
+    for k in 0..dim {
+        let nul = if is_null(s[k]) { 1.0 } else { 0.0 };
+        let q = s[k] * (s[k] - 1.0) - nul;
+        for i in 0..dim {
+            for j in 0..dim {
+                let uu = u[(i, k)] * u[(j, k)];
+                null_out[i * dim + j] += nul * uu;
+                quad_out[i * dim + j] += q * uu;
+            }
+        }
+    }
+    Some(())
+}
+
+/// Closed form of `block_functions` for an SOC block of D at a boundary point; false
+/// (nothing written) when `blk` does not have that structure to 1e-10.
+fn soc_block_functions(dim: usize, blk: &[f64], null_out: &mut [f64], quad_out: &mut [f64]) -> bool {
+    if dim < 2 || (blk[0] - 0.5).abs() > 1e-12 {
+        return false;
+    }
+    let u: Vec<f64> = (1..dim).map(|i| -2.0 * blk[i * dim]).collect();
+    if (norm(&u) - 1.0).abs() > 1e-10 {
+        return false;
+    }
+    let trace: f64 = (0..dim).map(|i| blk[i * dim + i]).sum();
+    let c = if dim > 2 { (trace - 1.0) / (dim as f64 - 2.0) } else { 0.0 };
+    // w = (1, u): e1e1' + e0e0' = diag(1, uu'), e0e0' = (-1, u)(-1, u)'/2
+    let w = |i: usize| if i == 0 { 1.0 } else { u[i - 1] };
+    let sgn = |i: usize| if i == 0 { -1.0 } else { 1.0 };
+    let both = |i: usize, j: usize| if i == 0 || j == 0 { if i == j { 1.0 } else { 0.0 } } else { u[i - 1] * u[j - 1] };
+    let bulk_null = c.abs() <= NULL_EIG;
+    for i in 0..dim {
+        for j in 0..dim {
+            let e1 = 0.5 * w(i) * w(j);
+            let e0 = 0.5 * sgn(i) * w(i) * sgn(j) * w(j);
+            let bulk = if i == j { 1.0 } else { 0.0 } - both(i, j);
+            if (blk[i * dim + j] - (e0 + c * bulk)).abs() > 1e-10 {
+                return false;
+            }
+            let nul = e1 + if bulk_null { bulk } else { 0.0 };
+            null_out[i * dim + j] = nul;
+            quad_out[i * dim + j] = c * (c - 1.0) * bulk - nul;
+        }
+    }
+    true
+}
+
 impl<'s> SymSystem<'s> {
     /// Assemble K from P, A and D, and factor it (`factored` false when the
     /// factorization fails).  None only when a block's eigen-decomposition fails.
@@ -154,26 +227,13 @@ impl<'s> SymSystem<'s> {
         static_reg: f64,
     ) -> Option<Self> {
         let n = sym.n;
-        // N per block (eigen-decomposition of the dense blocks)
+        // per block: N (projector onto null(D)) and Q = D(D - I) - N, both functions
+        // of D through its eigen-decomposition
         let mut null_proj = vec![0.0; sym.d_len];
+        let mut quad = vec![0.0; sym.d_len];
         for b in &sym.blocks {
-            let blk = &d[b.offset..b.offset + b.dim * b.dim];
-            let out = &mut null_proj[b.offset..b.offset + b.dim * b.dim];
-            if b.dim == 1 {
-                out[0] = if blk[0].abs() <= NULL_EIG { 1.0 } else { 0.0 };
-                continue;
-            }
-            let mat = faer::Mat::<f64>::from_fn(b.dim, b.dim, |i, j| 0.5 * (blk[i * b.dim + j] + blk[j * b.dim + i]));
-            let (s, u) = super::dense::symmetric_eigen(mat.as_ref())?;
-            for k in 0..b.dim {
-                if s[k].abs() <= NULL_EIG {
-                    for i in 0..b.dim {
-                        for j in 0..b.dim {
-                            out[i * b.dim + j] += u[(i, k)] * u[(j, k)];
-                        }
-                    }
-                }
-            }
+            let r = b.offset..b.offset + b.dim * b.dim;
+            block_functions(b.kind, b.dim, &d[r.clone()], &mut null_proj[r.clone()], &mut quad[r])?;
         }
         let mut values = vec![0.0; ss.row_idx.len()];
         for j in 0..n {
@@ -191,11 +251,7 @@ impl<'s> SymSystem<'s> {
         // v columns: (A'D)[:, c] on the x rows, (D(D - I) - N)[r, c] for r <= c
         assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, |b, c, where_row, values| {
             for r in 0..=c {
-                let mut acc = -d[b.offset + r * b.dim + c] - null_proj[b.offset + r * b.dim + c];
-                for k in 0..b.dim {
-                    acc += d[b.offset + r * b.dim + k] * d[b.offset + k * b.dim + c];
-                }
-                values[where_row[n + b.start + r]] = acc;
+                values[where_row[n + b.start + r]] = quad[b.offset + r * b.dim + c];
             }
         });
         let params: Spec<LdltParams, f64> = Default::default();
@@ -421,5 +477,31 @@ impl<'s> SymSystem<'s> {
         let len = x.len();
         let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
         ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closed-form N and Q of SOC blocks equal the eigen-decomposition's.
+    #[test]
+    fn soc_closed_form_matches_eigen() {
+        for (k, dim) in [2usize, 3, 5, 17].into_iter().enumerate() {
+            // v0 = s - z outside both K and -K (the projection is on the boundary)
+            let mut v0: Vec<f64> = (0..dim).map(|i| ((i * 7 + k * 3) as f64 * 0.37).sin()).collect();
+            let nx: f64 = v0[1..].iter().map(|a| a * a).sum::<f64>().sqrt();
+            v0[0] = 0.3 * nx;
+            let mut j = vec![0.0; dim * dim];
+            super::super::projection::primal_jacobian(BlockKind::Soc, &v0, &v0, &mut j);
+            let d: Vec<f64> = (0..dim * dim).map(|t| if t / dim == t % dim { 1.0 } else { 0.0 } - j[t]).collect();
+            let (mut n1, mut q1, mut n2, mut q2) = (vec![0.0; dim * dim], vec![0.0; dim * dim], vec![0.0; dim * dim], vec![0.0; dim * dim]);
+            assert!(soc_block_functions(dim, &d, &mut n1, &mut q1), "dim {dim}");
+            // the generic path (a non-SOC kind with the same dense block)
+            block_functions(BlockKind::Exp, dim, &d, &mut n2, &mut q2).unwrap();
+            for t in 0..dim * dim {
+                assert!((n1[t] - n2[t]).abs() < 1e-12 && (q1[t] - q2[t]).abs() < 1e-12, "dim {dim} entry {t}");
+            }
+        }
     }
 }

@@ -111,7 +111,7 @@ pub enum Path {
     Ldlt = 0,
     /// The same factor on the rhs projected off null(K) (singular K, least squares).
     LdltProjected = 1,
-    /// LSQR on K (factor missing or inaccurate, or forced).
+    /// Dense pseudo-inverse or LSQR on K (factor missing or inaccurate, or forced).
     Lsqr = 2,
 }
 
@@ -132,6 +132,12 @@ pub fn take_path_counts() -> [usize; 3] {
 const MAX_REFINE: usize = 20;
 /// Accept a refined solution when |K x - rhs| <= ACCEPT (|K| |x| + |rhs|).
 const ACCEPT: f64 = 1e-10;
+/// The fallback uses a dense eigen-decomposition of K up to this dimension, LSQR above.
+const DENSE_MAX: usize = 400;
+/// Relative eigenvalue cutoff of the dense pseudo-inverse.
+const PINV_CUTOFF: f64 = 1e-13;
+/// Largest accepted forward-error estimate (relative).
+const FORWARD_TOL: f64 = 1e-7;
 /// A stalled residual r with |K r| <= NULL_RESIDUAL |K| |r| lies in null(K).
 const NULL_RESIDUAL: f64 = 1e-8;
 
@@ -365,8 +371,24 @@ impl<'s> SymSystem<'s> {
         Some((best.1, best.0))
     }
 
-    fn accurate(&self, x: &[f64], rhs: &[f64], rn: f64) -> bool {
-        rn <= ACCEPT * (self.knorm * norm(x) + norm(rhs))
+    /// Accept x for K x = rhs when its backward error is at rounding level and the
+    /// forward-error estimate |G (rhs - K x)| / |x| (the next refinement correction,
+    /// G the regularized inverse) is small: an ill-conditioned K can leave a tiny
+    /// residual on a solution that is still percents off.
+    fn accurate(&mut self, x: &[f64], rhs: &[f64], rn: f64) -> bool {
+        if rn > ACCEPT * (self.knorm * norm(x) + norm(rhs)) {
+            return false;
+        }
+        let mut e = vec![0.0; x.len()];
+        self.apply(x, &mut e);
+        e.iter_mut().zip(rhs).for_each(|(ei, bi)| *ei = bi - *ei);
+        self.solve_factored(&mut e);
+        let forward = norm(&e) / norm(x).max(f64::MIN_POSITIVE);
+        if forward > FORWARD_TOL {
+            tracing::debug!(forward, "derivative: LDLT solution rejected by its forward-error estimate");
+            return false;
+        }
+        true
     }
 
     /// The generalized solution `K^+ rhs` (see the module notes) and how it was found.
@@ -377,7 +399,8 @@ impl<'s> SymSystem<'s> {
     ///    least-squares solution solves K x = rhs - r, a consistent system the same
     ///    factor solves; its null component is zero up to rounding (the regularized
     ///    factor does not excite null(K) from a range-space rhs), so this is K^+ rhs.
-    /// 3. Otherwise (or when forced): LSQR on K from 0, whose limit is K^+ rhs.
+    /// 3. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
+    ///    (dimension <= DENSE_MAX), else LSQR on K from 0, whose limit is K^+ rhs.
     pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
         let dim = rhs.len();
         if norm(rhs) == 0.0 {
@@ -416,9 +439,41 @@ impl<'s> SymSystem<'s> {
             }
         }
         let t0 = std::time::Instant::now();
+        if dim <= DENSE_MAX {
+            if let Some(x) = self.dense_pinv_solve(rhs) {
+                tracing::debug!(dim, seconds = t0.elapsed().as_secs_f64(), forced = force_lsqr, "derivative: dense pseudo-inverse of K");
+                return (x, Path::Lsqr);
+            }
+        }
         let (x, iters) = self.lsqr(rhs);
         tracing::debug!(dim, iters, seconds = t0.elapsed().as_secs_f64(), forced = force_lsqr, "derivative: LSQR on K");
         (x, Path::Lsqr)
+    }
+
+    /// K^+ rhs from the dense eigen-decomposition of K (eigenvalues below
+    /// `PINV_CUTOFF` times the largest count as zero); for small systems, where it
+    /// is exact and cheap, unlike LSQR's slow convergence on ill-conditioned K.
+    fn dense_pinv_solve(&self, rhs: &[f64]) -> Option<Vec<f64>> {
+        let dim = rhs.len();
+        let mut k = faer::Mat::<f64>::zeros(dim, dim);
+        for c in 0..dim {
+            for t in self.ss.col_ptr[c]..self.ss.col_ptr[c + 1] {
+                let r = self.ss.row_idx[t];
+                k[(r, c)] = self.values[t];
+                k[(c, r)] = self.values[t];
+            }
+        }
+        let (s, u) = super::dense::symmetric_eigen(k.as_ref())?;
+        let smax = s.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        let mut x = vec![0.0; dim];
+        for (j, &lam) in s.iter().enumerate() {
+            if lam.abs() <= PINV_CUTOFF * smax {
+                continue;
+            }
+            let coef = (0..dim).map(|i| u[(i, j)] * rhs[i]).sum::<f64>() / lam;
+            x.iter_mut().enumerate().for_each(|(i, xi)| *xi += coef * u[(i, j)]);
+        }
+        Some(x)
     }
 
     /// LSQR (Paige & Saunders) on the symmetric K from x = 0: converges to the

@@ -25,8 +25,9 @@
 //! component along them is dropped, so results stay finite.  `K^+` is symmetric, so
 //! the JVP and the VJP stay exact adjoints.  Every path of [`SymSystem::solve`]
 //! computes this same quantity: the LDL^T (direct, or on the rhs projected off
-//! null(K)) and LSQR on K (the fallback; `MOREAU_DERIV_PATH=lsqr` forces it, for
-//! tests).
+//! null(K)) and the fallback (a dense pseudo-inverse of K for small systems, LSQR on
+//! K above; `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the
+//! LDL^T solution fails its backward-error or forward-error-estimate test.
 
 use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};

@@ -139,6 +139,36 @@ impl DerivSymbolic {
     }
 }
 
+/// Blocks at least this large get (A_b' D_b) by a dense product.
+const DENSE_BLOCK: usize = 16;
+
+/// x rows of block b's v columns (those of its first column, `col`) and the dense
+/// `(A_b' D_b)` restricted to them (rows: x rows, columns: the block's columns).
+fn block_ad(
+    sym: &DerivSymbolic,
+    pattern: &ProblemPattern,
+    a: &[f64],
+    d: &[f64],
+    b: &Block,
+    (col_ptr, row_idx): (&[usize], &[usize]),
+    col: usize,
+) -> (Vec<usize>, faer::Mat<f64>) {
+    let xrows: Vec<usize> = row_idx[col_ptr[col]..col_ptr[col + 1]].iter().copied().filter(|&r| r < sym.n).collect();
+    let mut pos = vec![usize::MAX; sym.n];
+    xrows.iter().enumerate().for_each(|(j, &r)| pos[r] = j);
+    let mut ab = faer::Mat::<f64>::zeros(b.dim, xrows.len());
+    for i in 0..b.dim {
+        let r = b.start + i;
+        for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
+            ab[(i, pos[pattern.a.indices[k]])] += a[k];
+        }
+    }
+    let db = faer::Mat::<f64>::from_fn(b.dim, b.dim, |i, c| d[b.offset + i * b.dim + c]);
+    let mut ad = faer::Mat::<f64>::zeros(xrows.len(), b.dim);
+    faer::linalg::matmul::matmul(ad.as_mut(), faer::Accum::Replace, ab.transpose(), db.as_ref(), 1.0, faer::Par::Seq);
+    (xrows, ad)
+}
+
 /// Fill the v columns (one per row of A, block by block, starting at column n) of
 /// M or of its symmetric form, whose CSC pattern is `(col_ptr, row_idx)`: the x rows
 /// of column c of block b get (A'D)[:, c], then `block_rows(b, c, where_row, values)`
@@ -156,9 +186,20 @@ pub fn assemble_v_columns(
     let mut where_row = vec![usize::MAX; sym.dim()];
     let mut col = sym.n;
     for b in &sym.blocks {
+        // large blocks (SOC): (A_b' D_b) as one dense product, O(gemm) instead of a
+        // scattered O(dim * nnz(A_b)) loop that cost as much as the factorization
+        let dense_ad = (b.dim >= DENSE_BLOCK).then(|| block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col));
         for c in 0..b.dim {
             for t in col_ptr[col]..col_ptr[col + 1] {
                 where_row[row_idx[t]] = t;
+            }
+            if let Some((xrows, ad)) = &dense_ad {
+                for (j, &r) in xrows.iter().enumerate() {
+                    values[where_row[r]] += ad[(j, c)];
+                }
+                block_rows(b, c, &where_row, values);
+                col += 1;
+                continue;
             }
             for i in 0..b.dim {
                 let dic = d[b.offset + i * b.dim + c];

@@ -554,7 +554,7 @@ mod tests {
             let (mut n1, mut q1, mut n2, mut q2) = (vec![0.0; dim * dim], vec![0.0; dim * dim], vec![0.0; dim * dim], vec![0.0; dim * dim]);
             assert!(soc_block_functions(dim, &d, &mut n1, &mut q1), "dim {dim}");
             // the generic path (a non-SOC kind with the same dense block)
-            block_functions(BlockKind::Exp, dim, &d, &mut n2, &mut q2).unwrap();
+            block_functions(&BlockKind::Exp, dim, &d, &mut n2, &mut q2).unwrap();
             for t in 0..dim * dim {
                 assert!((n1[t] - n2[t]).abs() < 1e-12 && (q1[t] - q2[t]).abs() < 1e-12, "dim {dim} entry {t}");
             }

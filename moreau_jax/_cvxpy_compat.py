@@ -38,6 +38,11 @@ from the same problem, or ``problem.solve()`` after building a layer, solved a
 scrambled problem. ``get_solver_ctx`` / ``parse_args`` are wrapped so that the
 layer keeps its permuted copy and CVXPY's cache is left unchanged. This one has
 no opt-out (it only removes wrong answers).
+
+A third fix (section "cvxpylayers cones" below): cvxpylayers 1.2.0 builds its
+``moreau.Cones`` from the cone dimensions without the PSD cones, so a layer with
+a semidefinite constraint had too few cone rows. ``_cvxpy_dims_to_moreau_cones``
+is wrapped to pass them on (``psd_dims``); no opt-out either.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ __all__ = [
     "is_patched",
     "patch_cvxpylayers_interfaces",
     "patch_cvxpylayers_parse_args",
+    "patch_cvxpylayers_moreau_cones",
 ]
 
 CVXPY_MOREAU_MODULE = "cvxpy.reductions.solvers.conic_solvers.moreau_conif"
@@ -216,6 +222,40 @@ def cvxpylayers_patched() -> bool:
 
 
 # ---------------------------------------------------------------------------
+# cvxpylayers cones: PSD cones are dropped
+# ---------------------------------------------------------------------------
+#
+# ``cvxpylayers/interfaces/moreau_if.py::_cvxpy_dims_to_moreau_cones`` (1.2.0)
+# builds ``moreau.Cones(num_zero_cones=dims["z"], num_nonneg_cones=dims["l"],
+# so_cone_dims=dims["q"], num_exp_cones=dims["ep"], power_alphas=dims["p"])``
+# from CVXPY's SCS-style dims dict, leaving out ``dims["s"]`` (the PSD sides).
+# The layer's A and b still hold the PSD rows (CVXPY's MOREAU data: svec, upper
+# triangle, sqrt(2) scaling, the rows between the SOC and exponential ones,
+# exactly moreau's ``psd_dims`` layout), so the cones cover too few rows and
+# the solve stops with a row-count error. The wrapper adds ``psd_dims``.
+
+CVXPYLAYERS_MOREAU_IF = "cvxpylayers.interfaces.moreau_if"
+
+
+def _wrap_dims_to_cones(inner):
+    @functools.wraps(inner)
+    def _cvxpy_dims_to_moreau_cones(dims: dict):
+        cones = inner(dims)
+        psd = [int(k) for k in (dims.get("s") or [])]
+        if psd and not cones.psd_dims:
+            cones.psd_dims = psd
+        return cones
+
+    setattr(_cvxpy_dims_to_moreau_cones, _WRAPPED_ATTR, True)
+    return _cvxpy_dims_to_moreau_cones
+
+
+def patch_cvxpylayers_moreau_cones(module: Any = None) -> bool:
+    """Wrap ``cvxpylayers.interfaces.moreau_if._cvxpy_dims_to_moreau_cones``."""
+    return _wrap_in_module(CVXPYLAYERS_MOREAU_IF, "_cvxpy_dims_to_moreau_cones", _wrap_dims_to_cones, module)
+
+
+# ---------------------------------------------------------------------------
 # Import hook
 # ---------------------------------------------------------------------------
 
@@ -224,6 +264,7 @@ def _patchers() -> Dict[str, Callable[[Any], Any]]:
     out: Dict[str, Callable[[Any], Any]] = {
         CVXPYLAYERS_INTERFACES: patch_cvxpylayers_interfaces,
         CVXPYLAYERS_PARSE_ARGS: patch_cvxpylayers_parse_args,
+        CVXPYLAYERS_MOREAU_IF: patch_cvxpylayers_moreau_cones,
     }
     if not _keep_direct_cones():
         out[CVXPY_MOREAU_MODULE] = disable_cvxpy_direct_cones

@@ -379,7 +379,7 @@ def check_cones_match(cones: Cones, m: int, what: str) -> None:
     if total != m:
         raise ValueError(
             f"The cone sizes sum to {total} rows (zero={cones.num_zero_cones}, "
-            f"nonneg={cones.num_nonneg_cones}, soc={cones.so_cone_dims}, "
+            f"nonneg={cones.num_nonneg_cones}, soc={cones.so_cone_dims}, psd sides={cones.psd_dims}, "
             f"exp={cones.num_exp_cones} x 3, power={len(cones.power_alphas)} x 3) but {what}; "
             f"the cones must cover exactly the m rows of A (and b)."
         )
@@ -404,20 +404,19 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
     bad_dir = sorted({c.kind for c in cones.dir_cones if c.kind not in _LIFTABLE_DIR_KINDS})
     if bad_dir:
         unsupported.append(f"dir_cones of kind {', '.join(map(repr, bad_dir))}")
-    if cones.psd_dims:
-        unsupported.append(f"psd_dims {cones.psd_dims} (PSD cones)")
     if cones.gen_power_cone_params:
         unsupported.append("gen_power_cone_params (generalized power cones)")
     if unsupported:
         raise NotImplementedError(
             "moreau-jax cannot solve problems with " + "; ".join(unsupported) + " yet. "
-            "Supported cones: zero, nonnegative, second-order, exponential, 3-D power "
+            "Supported cones: zero, nonnegative, second-order, PSD, exponential, 3-D power "
             "(also as direct cones: 'nonneg', 'soc', 'exp', 'power')."
         )
     return {
         "zero": int(cones.num_zero_cones),
         "nonneg": int(cones.num_nonneg_cones),
         "soc": [int(d) for d in cones.so_cone_dims],
+        "psd": [int(k) for k in cones.psd_dims],
         "exp": int(cones.num_exp_cones),
         "power": [float(a) for a in cones.power_alphas],
     }
@@ -450,11 +449,13 @@ class DirectConeLift:
         specs = list(cones.dir_cones)
         nz, nl = native["zero"], native["nonneg"]
         soc_rows = sum(native["soc"])
+        psd_rows = sum(k * (k + 1) // 2 for k in native["psd"])
         ne, npow = native["exp"], len(native["power"])
         # Start rows of the original blocks.
         l0 = nz
         q0 = l0 + nl
-        e0 = q0 + soc_rows
+        d0 = q0 + soc_rows  # PSD rows (no direct PSD cones here) sit between SOC and exp
+        e0 = d0 + psd_rows
         p0 = e0 + 3 * ne
         end = p0 + 3 * npow
         if end != m:
@@ -465,13 +466,13 @@ class DirectConeLift:
         orig = np.arange(m, dtype=np.int64)
         shift = np.zeros(m, dtype=np.int64)
         shift[orig >= q0] += add["nonneg"]
-        shift[orig >= e0] += add["soc"]
+        shift[orig >= d0] += add["soc"]
         shift[orig >= p0] += add["exp"]
         self.orig_rows = orig + shift
         # First lifted row of each kind's inserted block.
         start = {
             "nonneg": q0,
-            "soc": e0 + add["nonneg"],
+            "soc": d0 + add["nonneg"],
             "exp": p0 + add["nonneg"] + add["soc"],
             "power": end + add["nonneg"] + add["soc"] + add["exp"],
         }
@@ -489,6 +490,7 @@ class DirectConeLift:
             "zero": nz,
             "nonneg": nl + add["nonneg"],
             "soc": native["soc"] + [len(specs[i].indices) for i in by_kind["soc"]],
+            "psd": native["psd"],
             "exp": ne + add["exp"] // 3,
             "power": native["power"] + [float(specs[i].alpha) for i in by_kind["power"]],
         }

@@ -460,6 +460,17 @@ impl KktSystem {
         b[..nm].copy_from_slice(rhs);
         b[nm..].fill(0.0);
         self.solve_full(&b, &mut sol, settings);
+        if !sol.iter().all(|v| v.is_finite()) {
+            // A pivot that passed the factorization as nonzero but underflows in the
+            // solve (dense, badly scaled cone blocks near convergence, e.g. PSD) gives
+            // NaN: refactor with more static regularization (refinement against the
+            // unregularized K recovers the accuracy) and solve again.
+            let eps = (100.0 * self.static_reg).max(settings.static_reg_constant);
+            tracing::debug!(eps, "KKT solve not finite; refactoring with more static regularization");
+            if self.factor_with_retries(eps) {
+                self.solve_full(&b, &mut sol, settings);
+            }
+        }
         x.copy_from_slice(&sol[..nm]);
         self.work_b = b;
         self.work_x = sol;

@@ -355,3 +355,146 @@ def test_bad_psd_dims():
     s = moreau.Solver(sp.csr_matrix((1, 1)), np.ones(1), A1, np.zeros(1), cones=moreau.Cones(psd_dims=[1]))
     r = s.solve()
     assert s.info.status.name == "Solved" and abs(r.x[0]) < 1e-7
+
+
+# --------------------------------------------------------------------------- CVXPY
+
+
+def _cvxpy_pair(build, rtol=1e-6, duals=True):
+    """Solve the problem from `build()` with MOREAU and with CLARABEL; compare the
+    objective and every constraint's dual value.
+
+    Duals are compared to 1e-3 (relative to their size): SDP optima are often not
+    strictly complementary (lambda_max at its minimum has a multiple eigenvalue, the
+    nearest correlation matrix is rank deficient), where both interior-point solvers
+    get the duals only to about sqrt(tol); tighter tolerances make them agree
+    further.  Families with a unique, well-conditioned dual check it exactly too."""
+    import cvxpy as cp
+    prob, cons = build()
+    prob.solve(solver="MOREAU")
+    ours = (prob.status, prob.value, [v.value for v in prob.variables()], [c.dual_value for c in cons])
+    prob.solve(solver="CLARABEL")
+    ref = (prob.status, prob.value, [v.value for v in prob.variables()], [c.dual_value for c in cons])
+    assert ours[0] == ref[0] == cp.OPTIMAL, (ours[0], ref[0])
+    scale = max(1.0, abs(ref[1]))
+    assert abs(ours[1] - ref[1]) <= rtol * scale, (ours[1], ref[1])
+    for a, b in zip(ours[3], ref[3]):
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        assert a.shape == b.shape
+        if duals:
+            np.testing.assert_allclose(a, b, atol=1e-3 * max(1.0, np.abs(b).max()), rtol=0)
+    return ours
+
+
+def _sym(rng, k):
+    G = rng.normal(size=(k, k))
+    return (G + G.T) / 2
+
+
+@pytest.mark.parametrize("k", [2, 5, 12])
+def test_cvxpy_min_eigenvalue(k):
+    import cvxpy as cp
+    M = _sym(np.random.default_rng(k), k)
+
+    def build():
+        t = cp.Variable()
+        con = M - t * np.eye(k) >> 0
+        return cp.Problem(cp.Maximize(t), [con]), [con]
+
+    ours = _cvxpy_pair(build)
+    w, V = np.linalg.eigh(M)
+    assert abs(ours[1] - w[0]) <= 1e-6 * max(1.0, abs(w[0]))
+    # the dual is the projector on the bottom eigenvector
+    np.testing.assert_allclose(ours[3][0], np.outer(V[:, 0], V[:, 0]), atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [4, 9, 16])
+def test_cvxpy_max_cut_relaxation(k):
+    """The max-cut SDP dual min sum(y) s.t. diag(y) - L/4 >> 0; the PSD constraint's
+    dual is the primal relaxation X (diag(X) = 1, X >> 0, <L/4, X> = optimum)."""
+    import cvxpy as cp
+    rng = np.random.default_rng(k)
+    W = np.triu((rng.random((k, k)) < 0.5) * rng.uniform(0.5, 2.0, size=(k, k)), 1)
+    W = W + W.T
+    L = np.diag(W.sum(1)) - W
+
+    def build():
+        y = cp.Variable(k)
+        con = cp.diag(y) - L / 4 >> 0
+        return cp.Problem(cp.Minimize(cp.sum(y)), [con]), [con]
+
+    # X need not be unique (several optimal cuts): checked by its own properties
+    ours = _cvxpy_pair(build, duals=False)
+    X = ours[3][0]
+    np.testing.assert_allclose(np.diag(X), 1.0, atol=1e-6)
+    assert np.linalg.eigvalsh(X)[0] >= -1e-6
+    assert abs(np.sum(L * X) / 4 - ours[1]) <= 1e-6 * max(1.0, abs(ours[1]))
+    # and the primal form X >> 0 (a symmetric variable) gives the same value
+    Xv = cp.Variable((k, k), symmetric=True)
+    p2 = cp.Problem(cp.Maximize(cp.trace(L @ Xv) / 4), [cp.diag(Xv) == 1, Xv >> 0])
+    p2.solve(solver="MOREAU")
+    assert p2.status == cp.OPTIMAL and abs(p2.value - ours[1]) <= 1e-6 * max(1.0, abs(ours[1]))
+
+
+@pytest.mark.parametrize("k", [3, 8])
+def test_cvxpy_nearest_correlation(k):
+    import cvxpy as cp
+    rng = np.random.default_rng(10 + k)
+    C = _sym(rng, k) * 0.8
+    np.fill_diagonal(C, 1.0)
+
+    def build():
+        X = cp.Variable((k, k), symmetric=True)
+        cons = [cp.diag(X) == 1, X >> 0]
+        return cp.Problem(cp.Minimize(cp.norm(X - C, "fro")), cons), cons
+
+    _cvxpy_pair(build)
+
+
+@pytest.mark.parametrize("k,p", [(4, 3), (10, 5)])
+def test_cvxpy_lambda_max_lmi(k, p):
+    import cvxpy as cp
+    rng = np.random.default_rng(20 + k)
+    A0 = _sym(rng, k)
+    As = [_sym(rng, k) for _ in range(p)]
+
+    def build():
+        x = cp.Variable(p)
+        F = A0 + sum(x[i] * As[i] for i in range(p))
+        cons = [cp.abs(x) <= 1]
+        return cp.Problem(cp.Minimize(cp.lambda_max(F) + 0.1 * cp.sum_squares(x)), cons), cons
+
+    _cvxpy_pair(build)
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_cvxpy_logdet_covariance(k):
+    """Sparse inverse covariance: max log det S - tr(S Sigma) - lam |S|_1 (PSD + exp cones)."""
+    import cvxpy as cp
+    rng = np.random.default_rng(30 + k)
+    Y = rng.normal(size=(3 * k, k))
+    Sigma = Y.T @ Y / (3 * k)
+
+    def build():
+        S = cp.Variable((k, k), PSD=True)
+        obj = cp.log_det(S) - cp.trace(S @ Sigma) - 0.1 * cp.sum(cp.abs(S))
+        return cp.Problem(cp.Maximize(obj)), []
+
+    _cvxpy_pair(build, rtol=1e-5)
+
+
+def test_cvxpy_infeasible_and_unbounded_sdp():
+    import cvxpy as cp
+    J = np.array([[0.0, 1.0], [1.0, 0.0]])
+    x = cp.Variable()
+    # x I + J >> 0 needs x >= 1
+    infeas = cp.Problem(cp.Minimize(x), [x * np.eye(2) + J >> 0, x <= 0.5])
+    infeas.solve(solver="MOREAU")
+    assert infeas.status == cp.INFEASIBLE
+    t = cp.Variable()
+    unb = cp.Problem(cp.Minimize(-t), [t * np.eye(3) + np.diag([1.0, 2.0, 3.0]) >> 0])
+    unb.solve(solver="MOREAU")
+    assert unb.status == cp.UNBOUNDED
+    infeas.solve(solver="CLARABEL")
+    unb.solve(solver="CLARABEL")
+    assert (infeas.status, unb.status) == (cp.INFEASIBLE, cp.UNBOUNDED)

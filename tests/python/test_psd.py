@@ -498,3 +498,214 @@ def test_cvxpy_infeasible_and_unbounded_sdp():
     infeas.solve(solver="CLARABEL")
     unb.solve(solver="CLARABEL")
     assert (infeas.status, unb.status) == (cp.INFEASIBLE, cp.UNBOUNDED)
+
+
+# --------------------------------------------------------------------------- derivatives
+
+TIGHT = 1e-11
+
+
+def project_primal(c, w):
+    """proj_K(w) for zero / nonneg / SOC / PSD blocks (numpy, independent of the Rust code)."""
+    out = np.zeros_like(w)
+    for kind, r, d, k in blocks(c):
+        b = w[r:r + d]
+        if kind == "nonneg":
+            out[r:r + d] = np.maximum(b, 0)
+        elif kind == "soc":
+            t, u = b[0], b[1:]
+            nu = np.linalg.norm(u)
+            if nu <= t:
+                out[r:r + d] = b
+            elif nu > -t:
+                out[r] = 0.5 * (t + nu)
+                out[r + 1:r + d] = 0.5 * (t + nu) * u / nu
+        elif kind == "psd":
+            lam, V = np.linalg.eigh(smat(b, k))
+            out[r:r + d] = svec((V * np.maximum(lam, 0)) @ V.T)
+    return out
+
+
+def _native(prob):
+    from moreau_jax._native import NativeSolver
+    ipm = {"tol_gap_abs": TIGHT, "tol_gap_rel": TIGHT, "tol_feas": TIGHT, "max_iter": 300}
+    P, A = prob["P"], prob["A"]
+    return NativeSolver(prob["n"], prob["m"], P.indptr.astype(np.int64), P.indices.astype(np.int64),
+                        A.indptr.astype(np.int64), A.indices.astype(np.int64), dict(prob["cones"]), ipm)
+
+
+def exact_solution(native, prob, vals):
+    """Solve, then Newton-polish the residual map F(x, v) (v = z - s) to |F| <= 1e-12
+    with numpy's projections (the step uses the solver's JVP; only the converged
+    point matters)."""
+    P, A, q, b = vals
+    r = native.solve(P[None], A[None], q[None], b[None])
+    if r["status"][0] not in (1, 4):  # Solved, AlmostSolved (1e-11 is often out of reach)
+        return None
+    x, z, s = r["x"][0], r["z"][0], r["s"][0]
+    Pm = sp.csr_matrix((P, prob["P"].indices, prob["P"].indptr), shape=prob["P"].shape)
+    Am = sp.csr_matrix((A, prob["A"].indices, prob["A"].indptr), shape=prob["A"].shape)
+    v = z - s
+    scale = 1 + max(np.abs(P).max(initial=0), np.abs(A).max(), np.abs(q).max(), np.abs(b).max())
+    status = np.array([1], np.int64)
+    for _ in range(10):
+        s = project_primal(prob["cones"], -v)
+        z = v + s
+        F1 = Pm @ x + q + Am.T @ z
+        F2 = Am @ x + s - b
+        res = max(np.abs(F1).max(), np.abs(F2).max())
+        if res <= 1e-12 * scale:
+            return x, z, s
+        step = native.jvp(P[None], A[None], q[None], b[None], x[None], z[None], s[None], status,
+                          np.zeros((1, P.size)), np.zeros((1, A.size)), F1[None], -F2[None])
+        x = x + step["dx"][0]
+        v = v + step["dz"][0] - step["ds"][0]
+    return None
+
+
+def deriv_problem(seed):
+    """Small PSD / mixed problems (k <= 6) with a unique, strictly complementary optimum."""
+    rng = np.random.default_rng([seed, 5])
+    k = 1 + seed % 6
+    c = {"psd": [k]} if seed % 2 == 0 else {"zero": 1, "nonneg": 2, "soc": [3], "psd": [k, 2]}
+    m = num_rows(c)
+    n = int(rng.integers(max(2, m // 3), m + 2))
+    # P > 0 makes x unique; a QP over PSD cones
+    M = rng.normal(size=(n, n))
+    P = sp.csr_matrix(M @ M.T / n + 0.5 * np.eye(n))
+    A = sp.csr_matrix(rng.normal(size=(m, n)))
+    x = rng.normal(size=n)
+    s, z = np.zeros(m), np.zeros(m)
+    for kind, r, d, kk in blocks(c):
+        s[r:r + d], z[r:r + d] = _pair(kind, d, kk, rng)
+    return dict(P=P, A=A, q=-P @ x - A.T @ z, b=A @ x + s, cones=c, n=n, m=m)
+
+
+def test_derivatives_vs_finite_differences():
+    """Solver.backward and Solver.jvp vs central differences (two step sizes) on >= 20
+    PSD problems, for tangents of P, A, q and b."""
+    rng = np.random.default_rng(0)
+    checked, worst = 0, 0.0
+    for seed in range(40):
+        if checked == 24:
+            break
+        prob = deriv_problem(seed)
+        native = _native(prob)
+        vals = (prob["P"].data.copy(), prob["A"].data.copy(), prob["q"].copy(), prob["b"].copy())
+        base = exact_solution(native, prob, vals)
+        if base is None:
+            continue
+        n, m = prob["n"], prob["m"]
+        ipm = moreau.IPMSettings(tol_gap_abs=TIGHT, tol_gap_rel=TIGHT, tol_feas=TIGHT)
+        solver = moreau.Solver(prob["P"], prob["q"], prob["A"], prob["b"], cones=moreau_cones(prob["cones"]),
+                               settings=moreau.Settings(enable_grad=True, ipm_settings=ipm, max_iter=300))
+        solver.solve()
+        solver._grad.update(x=base[0][None], z=base[1][None], s=base[2][None])
+        gx, gz, gs = rng.normal(size=n), rng.normal(size=m), rng.normal(size=m)
+        grads = solver.backward(gx, gz, gs)
+        Pt = rng.normal(size=(n, n))
+        Pt = sp.csr_matrix(Pt + Pt.T)
+        tangents = [("dP_values", 0, np.asarray(Pt[prob["P"].nonzero()]).ravel()),
+                    ("dA_values", 1, rng.normal(size=prob["A"].nnz)),
+                    ("dq", 2, rng.normal(size=n)), ("db", 3, rng.normal(size=m))]
+        # P is dense here, so nonzero() lists its entries in CSR order
+        ok = True
+        errs = []
+        for key, idx, t in tangents:
+            fds = []
+            for h in (1e-5, 2e-6):
+                sols = []
+                for sign in (1, -1):
+                    v2 = list(vals)
+                    v2[idx] = vals[idx] + sign * h * t
+                    sols.append(exact_solution(native, prob, tuple(v2)))
+                if any(sl is None for sl in sols):
+                    ok = False
+                    break
+                fds.append(np.concatenate([(a - b) / (2 * h) for a, b in zip(*sols)]))
+            if not ok:
+                break
+            fd = fds[1]
+            if np.abs(fds[0] - fds[1]).max() > 1e-6 * max(1.0, np.abs(fd).max()):
+                ok = False  # curved: finite differences are no reference here
+                break
+            fx, fz, fs = np.split(fd, [n, n + m])
+            fd_dot = gx @ fx + gz @ fz + gs @ fs
+            an_dot = grads[key] @ t
+            errs.append(abs(fd_dot - an_dot) / max(np.abs(grads[key] * t).sum(), abs(fd_dot), 1e-4))
+            jv = solver.jvp(**{key: t})
+            an = np.concatenate([jv["dx"], jv["dz"], jv["ds"]])
+            errs.append(np.abs(an - fd).max() / max(np.abs(fd).max(), 1e-4))
+        if not ok:
+            continue
+        checked += 1
+        worst = max(worst, max(errs))
+        assert max(errs) <= 1e-5, (seed, prob["cones"], errs)
+    assert checked >= 20, checked
+    print(f"PSD derivatives: {checked} problems, worst relative error {worst:.1e}")
+
+
+def _jax_problem(seed):
+    prob = deriv_problem(seed)
+    return prob
+
+
+def test_jax_grad_and_vmap_through_psd():
+    """jax.grad of a loss of moreau.jax.Solver's solution vs finite differences of the
+    NumPy solve; vmap matches the per-element solves."""
+    import jax
+    import jax.numpy as jnp
+    import moreau.jax as mjax
+    # as test_jax.py / test_seed_examples.py (float64 arrays into the float64 solver)
+    jax.config.update("jax_enable_x64", True)
+    done, directions = 0, 0
+    for seed in range(2, 20):
+        if done == 3:
+            break
+        prob = _jax_problem(seed)
+        if exact_solution(_native(prob), prob, (prob["P"].data, prob["A"].data, prob["q"], prob["b"])) is None:
+            continue
+        done += 1
+        P, A = prob["P"], prob["A"]
+        n, m = prob["n"], prob["m"]
+        cones = moreau_cones(prob["cones"])
+        ipm = moreau.IPMSettings(tol_gap_abs=TIGHT, tol_gap_rel=TIGHT, tol_feas=TIGHT)
+        st = moreau.Settings(ipm_settings=ipm, max_iter=300)
+        js = mjax.Solver(n, m, P.indptr.astype(np.int64), P.indices.astype(np.int64),
+                         A.indptr.astype(np.int64), A.indices.astype(np.int64), cones, st)
+        w = np.linspace(0.5, 1.5, m)
+
+        def loss(q, b):
+            sol = js.solve(jnp.asarray(P.data), jnp.asarray(A.data), q, b)
+            return jnp.sum(sol.x ** 2) + jnp.dot(jnp.asarray(w, sol.z.dtype), sol.z)
+
+        native = _native(prob)
+
+        def np_loss(q, b):
+            # Newton-polished solution: the plain IPM one is too noisy for differences
+            sol = exact_solution(native, prob, (P.data, A.data, q, b))
+            return np.nan if sol is None else np.sum(sol[0] ** 2) + w @ sol[1]
+
+        q0, b0 = prob["q"], prob["b"]
+        gq, gb = jax.grad(loss, argnums=(0, 1))(jnp.asarray(q0), jnp.asarray(b0))
+        h = 1e-5
+        for g, base, which in ((gq, q0, 0), (gb, b0, 1)):
+            d = np.random.default_rng(seed).normal(size=base.size)
+            plus = [q0, b0]
+            minus = [q0, b0]
+            plus[which] = base + h * d
+            minus[which] = base - h * d
+            fd = (np_loss(*plus) - np_loss(*minus)) / (2 * h)
+            an = float(np.asarray(g, np.float64) @ d)
+            if np.isnan(fd):
+                continue  # polishing failed: no reference for this direction
+            directions += 1
+            assert abs(fd - an) <= 1e-5 * max(1.0, abs(fd)), (seed, which, fd, an)
+        # vmap over b
+        bs = b0 + 0.01 * np.random.default_rng(1).normal(size=(3, m))
+        xs = jax.vmap(lambda b: js.solve(jnp.asarray(P.data), jnp.asarray(A.data), jnp.asarray(q0), b).x)(
+            jnp.asarray(bs))
+        for i in range(3):
+            r = moreau.Solver(P, q0, A, bs[i], cones=cones, settings=st).solve()
+            np.testing.assert_allclose(np.asarray(xs[i], np.float64), np.asarray(r.x), atol=1e-7)
+    assert done == 3 and directions >= 4, (done, directions)

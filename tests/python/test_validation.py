@@ -311,7 +311,6 @@ def test_gen_power_params_validated():
             0,
             "dir_cones of kind 'gen_power'",
         ),
-        (dict(psd_dims=[2]), 3, "PSD"),
         (dict(gen_power_cone_params=[([0.5, 0.5], 1)]), 3, "generalized power"),
     ],
 )

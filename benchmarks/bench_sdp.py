@@ -16,7 +16,7 @@ clock of building the solver plus solving, min over --repeats.  Summary: shifted
 geometric mean time ratio SGM(ours)/SGM(Clarabel) (shift 10 ms) and iteration ratio
 geomean(ours)/geomean(Clarabel).  Targets: time ratio <= 1.0, iterations <= 1.2.
 
-Usage:  .venv/bin/python benchmarks/bench_sdp.py [--quick] [--repeats R] [--json out.json]
+Usage:  .venv/bin/python benchmarks/bench_sdp.py [--quick | --large] [--repeats R] [--json out.json]
 """
 
 from __future__ import annotations
@@ -132,11 +132,21 @@ def many_small(c, k, seed, n=2000):
     return dict(name=f"many-{c}-{k}", P=P, q=-P @ x - A.T @ z, A=A, b=A @ x + s, cones=cones)
 
 
-def corpus(quick):
-    probs = [maxcut(k, k) for k in ((10, 20, 40) if quick else (10, 20, 40, 60, 100))]
-    probs += [lmi(k, p, k + p) for k, p in (((10, 5), (30, 10)) if quick else ((10, 5), (30, 10), (50, 20), (80, 10)))]
-    probs += [standard_sdp(k, p, k) for k, p in (((15, 10),) if quick else ((15, 10), (40, 30), (60, 50), (80, 40)))]
-    probs += [many_small(c, k, c) for c, k in (((100, 3),) if quick else ((100, 3), (300, 4), (100, 8)))]
+def corpus(quick, large):
+    """--quick: a smoke corpus; default: k up to 60; --large adds k = 80 .. 100 (each
+    such cone is a dense 3240 .. 5050 square block: minutes per solve on 2 busy cores,
+    for Clarabel as for us)."""
+    if quick:
+        ks, lm, sd, ms = (10, 20, 40), ((10, 5), (30, 10)), ((15, 10),), ((100, 3),)
+    else:
+        ks = (10, 20, 40, 60) + ((100,) if large else ())
+        lm = ((10, 5), (30, 10), (50, 20)) + (((80, 10),) if large else ())
+        sd = ((15, 10), (40, 30), (50, 50)) + (((80, 40),) if large else ())
+        ms = ((100, 3), (300, 4), (100, 8))
+    probs = [maxcut(k, k) for k in ks]
+    probs += [lmi(k, p, k + p) for k, p in lm]
+    probs += [standard_sdp(k, p, k) for k, p in sd]
+    probs += [many_small(c, k, c) for c, k in ms]
     return probs
 
 
@@ -168,6 +178,7 @@ def run_clarabel(prob):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--large", action="store_true", help="add k = 80 .. 100 (slow)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--shift-ms", type=float, default=10.0)
     ap.add_argument("--json")
@@ -175,7 +186,7 @@ def main():
     rows = []
     print(f"{'problem':<14}{'n':>6}{'m':>7} | {'ours s':>9}{'it':>4} {'status':<12}| "
           f"{'clarabel s':>10}{'it':>4} {'status':<12}| rel obj diff")
-    for prob in corpus(args.quick):
+    for prob in corpus(args.quick, args.large):
         best_o = best_c = None
         for _ in range(args.repeats):
             o = run_moreau(prob)

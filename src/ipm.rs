@@ -617,7 +617,7 @@ fn initialize(
 /// boundary.
 #[derive(Clone, Copy)]
 enum Shift {
-    /// Cold start: to margin 1 (the unit point's distance from the boundary).
+    /// Cold start: all symmetric cones together to margin max(1, beta / 10).
     Unit,
     /// Warm start from a nearby problem's solution: only up to this margin, so
     /// that the point stays close to the old solution.
@@ -639,7 +639,37 @@ fn warm_shift_into_cones(st: &mut State<'_>, ws: &Workspace) {
 }
 
 /// Move s and z strictly inside their cones (s = 0 on zero-cone rows).
+///
+/// Cold start (`Shift::Unit`, as Clarabel's symmetric initialization): with
+/// alpha = the smallest margin over all symmetric cones and beta = the sum of their
+/// positive eigenvalues, every symmetric cone is shifted by the same multiple of its
+/// unit element so that the smallest margin becomes target = max(1, beta / 10).
+/// (Shifting each cone only when it is outside, to margin 1, cost the SDP benchmark
+/// about 25% more iterations than Clarabel; on the LP/QP/SOCP/exp corpus the two
+/// rules give the same iteration counts.)
 fn shift_into_cones(st: &mut State<'_>, ws: &Workspace, shift: Shift) {
+    if let Shift::Unit = shift {
+        for v in [&mut st.s, &mut st.z] {
+            let symmetric = || ws.cones.iter().filter(|(c, _)| c.is_symmetric() && !matches!(c, SupportedCone::Zero(_)));
+            let (mut alpha, mut beta) = (f64::INFINITY, 0.0);
+            for (cone, r) in symmetric() {
+                let (a, b) = cone.margins(&v[r.clone()]);
+                alpha = alpha.min(a);
+                beta += b;
+            }
+            let target = f64::max(1.0, 0.1 * beta);
+            for (cone, r) in symmetric() {
+                let block = &mut v[r.clone()];
+                if alpha <= 0.0 {
+                    // two stages so that large alpha does not cancel to exactly 0
+                    cone.scaled_unit_shift(block, -alpha);
+                    cone.scaled_unit_shift(block, target);
+                } else if alpha < target {
+                    cone.scaled_unit_shift(block, target - alpha);
+                }
+            }
+        }
+    }
     for (cone, r) in ws.cones.iter() {
         let (z, s) = (&mut st.z[r.clone()], &mut st.s[r.clone()]);
         match cone {
@@ -654,14 +684,11 @@ fn shift_into_cones(st: &mut State<'_>, ws: &Workspace, shift: Shift) {
             _ => {
                 for v in [s, z] {
                     let (alpha, _) = cone.margins(v);
-                    match shift {
-                        Shift::Unit if alpha < f64::EPSILON.sqrt() => {
-                            // two stages so that large alpha does not cancel to exactly 0
-                            cone.scaled_unit_shift(v, -alpha);
-                            cone.scaled_unit_shift(v, 1.0);
+                    // (Shift::Unit was done above, over all symmetric cones at once)
+                    if let Shift::Margin(margin) = shift {
+                        if alpha < margin {
+                            cone.scaled_unit_shift(v, margin - alpha);
                         }
-                        Shift::Margin(margin) if alpha < margin => cone.scaled_unit_shift(v, margin - alpha),
-                        _ => {}
                     }
                 }
             }

@@ -467,7 +467,8 @@ impl KktSystem {
         b[nm..].fill(0.0);
         let residual = self.solve_full(&b, &mut sol, settings);
         let norm_rhs = rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        if !(residual <= BROKEN_FACTOR_RESIDUAL * norm_rhs.max(1.0)) || !sol.iter().all(|v| v.is_finite()) {
+        let broken = residual.is_nan() || residual > BROKEN_FACTOR_RESIDUAL * norm_rhs.max(1.0);
+        if broken || !sol.iter().all(|v| v.is_finite()) {
             // A factor whose tiny pivots passed the dynamic check (dense, badly scaled
             // cone blocks near convergence, e.g. PSD) can solve to NaN or to garbage
             // that refinement cannot repair: refactor with more static regularization

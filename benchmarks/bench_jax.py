@@ -12,7 +12,10 @@ per problem for the batched runs.
 If the official Moreau package or qpax is importable (they are not installed here),
 the comparison is left to a later run: this script only times moreau-jax.
 
-Usage:  .venv/bin/python benchmarks/bench_jax.py [--repeats 50] [--json out.json]
+Usage:  .venv/bin/python benchmarks/bench_jax.py [--repeats 50] [--json out.json] [--float32]
+
+``--float32`` runs with JAX's default ``jax_enable_x64`` off (float32 arrays; the
+custom calls convert to float64 in Rust); the default is x64 on (float64).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -27,11 +31,11 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-jax.config.update("jax_enable_x64", True)
-
 import moreau  # noqa: E402
 import moreau.jax as mjax  # noqa: E402
-from worker_native import seed_csr  # noqa: E402
+from worker_native import seed_csr  # noqa: E402  (it switches x64 on: set it after)
+
+jax.config.update("jax_enable_x64", "--float32" not in sys.argv)
 
 
 def seed_solver(n: int):
@@ -56,10 +60,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--float32", action="store_true", help="jax_enable_x64 off (float32 arrays)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     rows = []
-    print(f"jax {jax.__version__}, devices {jax.devices()}, repeats {args.repeats}")
+    dtype = jnp.zeros(()).dtype
+    print(f"jax {jax.__version__}, devices {jax.devices()}, repeats {args.repeats}, arrays {dtype}")
     print(f"{'case':<28}{'median':>12}{'min':>12}{'per problem':>14}")
     for n in (5, 50):
         solver, P, A, b = seed_solver(n)

@@ -9,13 +9,18 @@ XLA FFI custom calls, under jax.grad, jax.vmap and jax.jit.
 (The same example as the "JAX" section of the cvxpylayers integration page.)
 """
 
+import warnings
+
 import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
 from cvxpylayers.jax import CvxpyLayer
 
-jax.config.update("jax_enable_x64", True)  # the solver works in float64
+# JAX's defaults (jax_enable_x64 off): float32 arrays in, float32 answers out; the
+# solver computes in float64 inside. cvxpylayers itself asks JAX for float64 zeros,
+# which JAX turns into float32 with a warning: harmless, silenced here.
+warnings.filterwarnings("ignore", message="Explicitly requested dtype float64")
 
 # 1. Define the parametric problem
 n = 5
@@ -58,10 +63,11 @@ grads = jax.jit(jax.vmap(jax.grad(loss_fn)))(q_batch)
 print("jit(vmap(grad)):", grads.shape)
 
 # Checks (the same problem solved by CVXPY with Clarabel)
-np.testing.assert_allclose(x_opt, [1.0, 0.0, 0.0, 0.0, 0.0], atol=1e-6)
-assert np.all(np.isfinite(grad)) and np.allclose(grad, 0.0, atol=1e-8)
+assert x_opt.dtype == jnp.float32 and not jax.config.jax_enable_x64
+np.testing.assert_allclose(x_opt, [1.0, 0.0, 0.0, 0.0, 0.0], atol=1e-5)
+assert np.all(np.isfinite(grad)) and np.allclose(grad, 0.0, atol=1e-6)
 q.value = np.asarray(q_batch[0])
 problem.solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
-np.testing.assert_allclose(x_batch[0], x.value, atol=1e-6)
+np.testing.assert_allclose(x_batch[0], x.value, atol=1e-5)
 assert np.all(np.isfinite(grads))
 print("OK")

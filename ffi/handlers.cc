@@ -21,8 +21,18 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-// Every operand and result is a float64 array of rank >= 1: leading batch
-// dimensions (the same count for all) followed by one data dimension.
+// The element-type tag of a buffer for Rust (src/xla/mod.rs: DTYPE_F64 = 0,
+// DTYPE_F32 = 1), or -1 for any other type.  Rust converts float32 to float64 on
+// entry and back on exit: the solver computes in float64 whatever XLA holds
+// (with jax_enable_x64 off there is no float64 buffer at all).
+int DtypeTag(ffi::DataType t) {
+  if (t == ffi::DataType::F64) return 0;
+  if (t == ffi::DataType::F32) return 1;
+  return -1;
+}
+
+// Every operand and result is a float32 or float64 array (any mix) of rank >= 1:
+// leading batch dimensions (the same count for all) followed by one data dimension.
 ffi::Error Dispatch(int32_t kind, ffi::RemainingArgs args, ffi::RemainingRets rets,
                     int64_t pattern_id, std::string_view settings) {
   if (rets.size() == 0) {
@@ -37,8 +47,9 @@ ffi::Error Dispatch(int32_t kind, ffi::RemainingArgs args, ffi::RemainingRets re
     auto r = rets.get<ffi::AnyBuffer>(i);
     if (r.has_error()) return r.error();
     ffi::AnyBuffer buf = **r;
-    if (buf.element_type() != ffi::DataType::F64) {
-      return ffi::Error::InvalidArgument("moreau: results must be float64");
+    int tag = DtypeTag(buf.element_type());
+    if (tag < 0) {
+      return ffi::Error::InvalidArgument("moreau: results must be float32 or float64");
     }
     auto dims = buf.dimensions();
     if (dims.size() < 1) return ffi::Error::InvalidArgument("moreau: result of rank 0");
@@ -46,16 +57,18 @@ ffi::Error Dispatch(int32_t kind, ffi::RemainingArgs args, ffi::RemainingRets re
     if (dims.size() - 1 != batch.size()) {
       return ffi::Error::InvalidArgument("moreau: results with different batch ranks");
     }
-    outs.push_back({reinterpret_cast<size_t>(buf.untyped_data()), buf.element_count()});
+    outs.push_back({reinterpret_cast<size_t>(buf.untyped_data()), buf.element_count(),
+                    static_cast<uint8_t>(tag)});
   }
 
   for (size_t i = 0; i < args.size(); ++i) {
     auto a = args.get<ffi::AnyBuffer>(i);
     if (a.has_error()) return a.error();
     ffi::AnyBuffer buf = *a;
-    if (buf.element_type() != ffi::DataType::F64) {
+    int tag = DtypeTag(buf.element_type());
+    if (tag < 0) {
       return ffi::Error::InvalidArgument(
-          "moreau: operand " + std::to_string(i) + " is not float64 (enable jax_enable_x64)");
+          "moreau: operand " + std::to_string(i) + " is neither float32 nor float64");
     }
     auto dims = buf.dimensions();
     if (dims.size() != batch.size() + 1) {
@@ -64,7 +77,8 @@ ffi::Error Dispatch(int32_t kind, ffi::RemainingArgs args, ffi::RemainingRets re
           ", expected " + std::to_string(batch.size() + 1));
     }
     lead.insert(lead.end(), dims.begin(), dims.end() - 1);
-    ins.push_back({reinterpret_cast<size_t>(buf.untyped_data()), buf.element_count()});
+    ins.push_back({reinterpret_cast<size_t>(buf.untyped_data()), buf.element_count(),
+                   static_cast<uint8_t>(tag)});
   }
 
   try {

@@ -39,10 +39,15 @@ scrambled problem. ``get_solver_ctx`` / ``parse_args`` are wrapped so that the
 layer keeps its permuted copy and CVXPY's cache is left unchanged. This one has
 no opt-out (it only removes wrong answers).
 
-A third fix (section "cvxpylayers cones" below): cvxpylayers 1.2.0 builds its
-``moreau.Cones`` from the cone dimensions without the PSD cones, so a layer with
-a semidefinite constraint had too few cone rows. ``_cvxpy_dims_to_moreau_cones``
-is wrapped to pass them on (``psd_dims``); no opt-out either.
+A third fix (section "cvxpylayers cones"): cvxpylayers' Moreau interface
+(``cvxpylayers/interfaces/moreau_if.py::_cvxpy_dims_to_moreau_cones``, 1.1.0 and
+1.2.0) builds ``moreau.Cones`` from the zero, nonneg, SOC, exp and 3-D power
+dimensions only. The rows of CVXPY's ``PowConeND`` (dims key ``'pnd'``) and PSD
+(``'s'``) constraints are in the data but in no cone, so a layer with them
+cannot describe its problem. The wrapper adds ``gen_power_cone_params`` (one
+``(alphas, 1)`` per PowConeND column, as CVXPY's own MOREAU interface does) and
+``psd_dims``. Without it such a layer stops with the "cone sizes sum to ..."
+ValueError before solving (never a wrong answer); with it the layer solves.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ __all__ = [
     "is_patched",
     "patch_cvxpylayers_interfaces",
     "patch_cvxpylayers_parse_args",
-    "patch_cvxpylayers_moreau_cones",
+    "patch_cvxpylayers_cones",
 ]
 
 CVXPY_MOREAU_MODULE = "cvxpy.reductions.solvers.conic_solvers.moreau_conif"
@@ -214,45 +219,40 @@ def patch_cvxpylayers_parse_args(module: Any = None) -> bool:
     return _wrap_in_module(CVXPYLAYERS_PARSE_ARGS, "parse_args", _wrap_parse_args, module)
 
 
-def cvxpylayers_patched() -> bool:
-    """True if both cvxpylayers functions are loaded and wrapped."""
-    mods = [sys.modules.get(CVXPYLAYERS_INTERFACES), sys.modules.get(CVXPYLAYERS_PARSE_ARGS)]
-    fns = [getattr(mods[0], "get_solver_ctx", None), getattr(mods[1], "parse_args", None)]
-    return all(getattr(f, _WRAPPED_ATTR, False) for f in fns)
-
-
 # ---------------------------------------------------------------------------
-# cvxpylayers cones: PSD cones are dropped
+# cvxpylayers cones
 # ---------------------------------------------------------------------------
-#
-# ``cvxpylayers/interfaces/moreau_if.py::_cvxpy_dims_to_moreau_cones`` (1.2.0)
-# builds ``moreau.Cones(num_zero_cones=dims["z"], num_nonneg_cones=dims["l"],
-# so_cone_dims=dims["q"], num_exp_cones=dims["ep"], power_alphas=dims["p"])``
-# from CVXPY's SCS-style dims dict, leaving out ``dims["s"]`` (the PSD sides).
-# The layer's A and b still hold the PSD rows (CVXPY's MOREAU data: svec, upper
-# triangle, sqrt(2) scaling, the rows between the SOC and exponential ones,
-# exactly moreau's ``psd_dims`` layout), so the cones cover too few rows and
-# the solve stops with a row-count error. The wrapper adds ``psd_dims``.
 
 CVXPYLAYERS_MOREAU_IF = "cvxpylayers.interfaces.moreau_if"
 
 
 def _wrap_dims_to_cones(inner):
     @functools.wraps(inner)
-    def _cvxpy_dims_to_moreau_cones(dims: dict):
+    def _cvxpy_dims_to_moreau_cones(dims):
         cones = inner(dims)
-        psd = [int(k) for k in (dims.get("s") or [])]
+        pnd = dims.get("pnd") or []
+        psd = dims.get("s") or []
+        if pnd and not cones.gen_power_cone_params:
+            cones.gen_power_cone_params = [([float(a) for a in alphas], 1) for alphas in pnd]
         if psd and not cones.psd_dims:
-            cones.psd_dims = psd
+            cones.psd_dims = [int(k) for k in psd]
         return cones
 
     setattr(_cvxpy_dims_to_moreau_cones, _WRAPPED_ATTR, True)
     return _cvxpy_dims_to_moreau_cones
 
 
-def patch_cvxpylayers_moreau_cones(module: Any = None) -> bool:
-    """Wrap ``cvxpylayers.interfaces.moreau_if._cvxpy_dims_to_moreau_cones``."""
+def patch_cvxpylayers_cones(module: Any = None) -> bool:
+    """Wrap ``cvxpylayers.interfaces.moreau_if._cvxpy_dims_to_moreau_cones`` (see
+    the module docstring: PowConeND / PSD rows get their cones)."""
     return _wrap_in_module(CVXPYLAYERS_MOREAU_IF, "_cvxpy_dims_to_moreau_cones", _wrap_dims_to_cones, module)
+
+
+def cvxpylayers_patched() -> bool:
+    """True if both cvxpylayers functions are loaded and wrapped."""
+    mods = [sys.modules.get(CVXPYLAYERS_INTERFACES), sys.modules.get(CVXPYLAYERS_PARSE_ARGS)]
+    fns = [getattr(mods[0], "get_solver_ctx", None), getattr(mods[1], "parse_args", None)]
+    return all(getattr(f, _WRAPPED_ATTR, False) for f in fns)
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def _patchers() -> Dict[str, Callable[[Any], Any]]:
     out: Dict[str, Callable[[Any], Any]] = {
         CVXPYLAYERS_INTERFACES: patch_cvxpylayers_interfaces,
         CVXPYLAYERS_PARSE_ARGS: patch_cvxpylayers_parse_args,
-        CVXPYLAYERS_MOREAU_IF: patch_cvxpylayers_moreau_cones,
+        CVXPYLAYERS_MOREAU_IF: patch_cvxpylayers_cones,
     }
     if not _keep_direct_cones():
         out[CVXPY_MOREAU_MODULE] = disable_cvxpy_direct_cones

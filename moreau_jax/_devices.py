@@ -125,7 +125,8 @@ def jax_available(device: Optional[str] = None) -> bool:
 
 
 def torch_available(device: Optional[str] = None) -> bool:
-    """Whether the PyTorch integration (``moreau.torch``) can be used (not in this build)."""
+    """Whether the PyTorch integration (``moreau.torch``) can be used: torch is
+    installed (found without importing it, so this stays cheap)."""
     if device is not None and not device_available(device):
         return False
     return _module_exists("torch") and _module_exists("moreau.torch")

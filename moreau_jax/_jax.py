@@ -13,12 +13,12 @@ once per Solver in a Rust-side registry that caches the symbolic analysis) and
 ``settings`` (a ``key=T:value;...`` string built from the live ``Settings`` when
 the call is traced).
 
-Batching: every operand has the same number of leading batch dimensions, each
-either the batch size or 1 (``vmap_method="expand_dims"``); a whole ``vmap``
-batch is ONE call that Rust solves in parallel, and operands broadcast along the
-batch (e.g. P, A under ``in_axes=None``) are used as shared rows, not copied.
-The targets are batch-partitionable, so a batch sharded across devices is
-solved shard by shard.
+Batching and sharding (``_ffi_calls``): each call is a primitive whose operands
+are shared rows (rank 1: P, A under ``in_axes=None``, never copied per element)
+or batched arrays; a whole ``vmap`` batch is ONE call that Rust solves in
+parallel.  Under ``jit`` with a batch-sharded input the call is partitioned
+(``custom_partitioning``): each device solves only its own shard, shared
+operands are replicated, results keep the batch sharding.
 
 Differentiation: ``_solve`` is a ``jax.custom_jvp``.  Its JVP rule runs the
 forward call and then ``moreau_jvp_p``, a primitive that is linear in the
@@ -29,6 +29,15 @@ batch dimension (P shared by a vmapped batch), the transpose sums the
 per-element gradients over that dimension.  Elements that are not solved
 (status other than Solved/AlmostSolved) get NaN derivatives; their status is in
 ``info``.
+
+Precision: the solver computes in float64; operands may be float32 or float64
+in any mix (float16/bfloat16 are widened to float32 and integers converted, in
+JAX, before the call).  The handlers take float32 and float64 buffers and
+convert in Rust, so with ``jax_enable_x64`` off (no float64 in XLA) everything
+works the same.  x, z, s and the floating info fields come back in
+``jnp.result_type`` of the floating operands; every tangent / cotangent has
+the dtype of its own primal (the JVP/VJP calls write each result buffer in its
+operand's dtype).  ``jax_enable_x64`` is never read or changed here.
 
 P: the solve uses the symmetric part of the given values, ``(P + P')/2`` on the
 full pattern (an upper-triangular pattern is mirrored), so any P_values --
@@ -49,19 +58,23 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import Primitive
-from jax.interpreters import ad, batching, mlir
+from jax.interpreters import ad
 
 from . import _fields
 from ._problem import (
+    DirectConeLift,
     _as_cones,
     _as_settings,
+    check_b_infinities,
     check_cones_match,
-    check_csr_pattern,
     cones_to_native,
+    full_symmetric_pattern as _full_pattern,
+    sort_csr_pattern,
     settings_to_native,
 )
 from ._devices import resolve_device
+from ._ffi_calls import FfiCall
+from ._gather_map import GatherMap
 from ._solver import load_native
 from ._types import Settings, SolverStatus, WarmStart, Solution, to_status
 
@@ -82,17 +95,28 @@ def _register_targets() -> None:
         native = load_native()
         for name, addr in native.ffi_targets().items():
             jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(ctypes.c_void_p(addr)), platform="cpu")
-            # A batch sharded over devices is solved shard by shard.
-            jax.ffi.register_ffi_target_as_batch_partitionable(name)
         _registered = True
 
 
 class JaxSolution(NamedTuple):
-    """Primal x (n,), dual z (m,), slack s (m,) (leading batch axes under vmap)."""
+    """Primal x (n,), dual z (m,), slack s (m,) (leading batch axes under vmap),
+    and z_x, the duals of the direct cones (Cones.dir_cones, in spec order;
+    zero-length without them), kept as the 4th field like Moreau's so pytrees match."""
 
     x: jax.Array
     z: jax.Array
     s: jax.Array
+    z_x: Optional[jax.Array] = None
+
+    def to_warm_start(self) -> WarmStart:
+        """A WarmStart (NumPy float64 arrays) from this solution."""
+        zx = None if self.z_x is None else np.asarray(self.z_x, dtype=np.float64)
+        return WarmStart(
+            x=np.asarray(self.x, dtype=np.float64),
+            z=np.asarray(self.z, dtype=np.float64),
+            s=np.asarray(self.s, dtype=np.float64),
+            z_x=zx,
+        )
 
 
 class JaxSolveInfo(NamedTuple):
@@ -114,94 +138,70 @@ class _Config:
     nnz_p: int
     nnz_a: int
     settings: str
+    dtype: str = "float64"  # of x, z, s, info and their tangents: float32 or float64
 
     def attrs(self) -> dict:
         return {"pattern_id": np.int64(self.pattern_id), "settings": self.settings}
 
 
-def _lead(*arrays) -> Tuple[int, ...]:
-    """Broadcast leading (batch) dimensions of operands of equal rank."""
-    return tuple(np.broadcast_shapes(*(tuple(a.shape[:-1]) for a in arrays)))
+def _solve_widths(cfg: "_Config"):
+    return (cfg.n, cfg.m, cfg.m, INFO_WIDTH)
 
 
-def _f64(shape) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct(tuple(shape), jnp.float64)
+def _tangent_widths(cfg: "_Config"):
+    return (cfg.n, cfg.m, cfg.m)
+
+
+def _cotangent_widths(cfg: "_Config"):
+    return (cfg.nnz_p, cfg.nnz_a, cfg.n, cfg.m)
+
+
+# The three custom calls (see _ffi_calls: batching under vmap, sharding under jit).
+_SOLVE = FfiCall("moreau_solve", _solve_widths)
+_JVP = FfiCall("moreau_jvp", _tangent_widths)
+_VJP = FfiCall("moreau_vjp", _cotangent_widths)
 
 
 def _forward(cfg: _Config, P, A, q, b, *warm):
-    lead = _lead(P, A, q, b, *warm)
-    out = (_f64(lead + (cfg.n,)), _f64(lead + (cfg.m,)), _f64(lead + (cfg.m,)), _f64(lead + (INFO_WIDTH,)))
-    return jax.ffi.ffi_call("moreau_solve", out, vmap_method="expand_dims")(P, A, q, b, *warm, **cfg.attrs())
+    return _SOLVE.bind(P, A, q, b, *warm, cfg=cfg, out_dtypes=(cfg.dtype,) * 4)
 
 
-def _jvp_call(cfg: _Config, *args):
-    lead = _lead(*args)
-    out = (_f64(lead + (cfg.n,)), _f64(lead + (cfg.m,)), _f64(lead + (cfg.m,)))
-    return jax.ffi.ffi_call("moreau_jvp", out, vmap_method="expand_dims")(*args, **cfg.attrs())
-
-
-def _vjp_call(cfg: _Config, *args):
-    lead = _lead(*args)
-    out = (
-        _f64(lead + (cfg.nnz_p,)),
-        _f64(lead + (cfg.nnz_a,)),
-        _f64(lead + (cfg.n,)),
-        _f64(lead + (cfg.m,)),
-    )
-    return jax.ffi.ffi_call("moreau_vjp", out, vmap_method="expand_dims")(*args, **cfg.attrs())
+def _vjp_call(cfg: _Config, dtypes, *args):
+    """Gradients of (P, A, q, b), each in the dtype given for it (its primal's)."""
+    return _VJP.bind(*args, cfg=cfg, out_dtypes=tuple(dtypes))
 
 
 # --- the linear JVP primitive ------------------------------------------------
 # Operands: 8 residuals (P, A, q, b, x, z, s, info), then 4 tangents (dP, dA, dq, db).
+# Linear in the tangents: forward mode evaluates the JVP call, reverse mode
+# transposes it into the VJP call.
 _N_RES = 8
-moreau_jvp_p = Primitive("moreau_jvp")
-moreau_jvp_p.multiple_results = True
-
-
-def _jvp_abstract(*args, cfg):
-    lead = _lead(*args)
-    return (
-        jax.core.ShapedArray(lead + (cfg.n,), jnp.float64),
-        jax.core.ShapedArray(lead + (cfg.m,), jnp.float64),
-        jax.core.ShapedArray(lead + (cfg.m,), jnp.float64),
-    )
-
-
-def _jvp_impl(*args, cfg):
-    return _jvp_call(cfg, *args)
-
-
-def _jvp_batch(args, dims, *, cfg):
-    # Same convention as ffi_call's "expand_dims": batch axis first, size 1 where unbatched.
-    moved = [
-        jnp.expand_dims(a, 0) if d is None else jnp.moveaxis(a, d, 0)
-        for a, d in zip(args, dims)
-    ]
-    return moreau_jvp_p.bind(*moved, cfg=cfg), (0, 0, 0)
+moreau_jvp_p = _JVP.prim
 
 
 def _sum_to(g, shape):
-    """Sum g over the batch axes where the operand had size 1 (it was shared)."""
+    """Sum g over the batch axes along which the operand was shared: all leading axes
+    for a shared row (rank 1), the size-1 ones for a partly batched operand."""
+    if len(shape) < g.ndim:
+        return jnp.sum(g, axis=tuple(range(g.ndim - len(shape))))
     axes = tuple(i for i, (gs, s) in enumerate(zip(g.shape, shape)) if s == 1 and gs != 1)
     return jnp.sum(g, axis=axes, keepdims=True) if axes else g
 
 
-def _jvp_transpose(cts, *args, cfg):
+def _jvp_transpose(cts, *args, cfg, out_dtypes):
     res, tans = args[:_N_RES], args[_N_RES:]
     if any(ad.is_undefined_primal(r) for r in res):
         raise NotImplementedError("moreau: derivatives of second order are not supported")
     cts = [ad.instantiate_zeros(c) for c in cts]
-    grads = _vjp_call(cfg, *res, *cts)
+    # Each gradient in its tangent's dtype (a float32 q next to float64 P: float32).
+    dtypes = [t.aval.dtype if ad.is_undefined_primal(t) else cfg.dtype for t in tans]
+    grads = _vjp_call(cfg, dtypes, *res, *cts)
     out = [None] * _N_RES
     for t, g in zip(tans, grads):
         out.append(_sum_to(g, t.aval.shape) if ad.is_undefined_primal(t) else None)
     return out
 
 
-moreau_jvp_p.def_impl(_jvp_impl)
-moreau_jvp_p.def_abstract_eval(_jvp_abstract)
-mlir.register_lowering(moreau_jvp_p, mlir.lower_fun(_jvp_impl, multiple_results=True), platform="cpu")
-batching.primitive_batchers[moreau_jvp_p] = _jvp_batch
 ad.primitive_transposes[moreau_jvp_p] = _jvp_transpose
 
 
@@ -218,41 +218,14 @@ def _solve_jvp(cfg, primals, tangents):
     P, A, q, b = primals[:4]
     x, z, s, info = _forward(cfg, *primals)
     # Warm-start values change where the solver starts, not the solution: no tangent.
-    dx, dz, ds = moreau_jvp_p.bind(P, A, q, b, x, z, s, info, *tangents[:4], cfg=cfg)
+    dx, dz, ds = _JVP.bind(P, A, q, b, x, z, s, info, *tangents[:4], cfg=cfg, out_dtypes=(cfg.dtype,) * 3)
     return (x, z, s, info), (dx, dz, ds, jnp.zeros_like(info))
 
 
 # --- P symmetrization -----------------------------------------------------------
 
 
-def _full_pattern(n: int, ip: np.ndarray, ix: np.ndarray):
-    """Return (full_ip, full_ix, src_a, src_b): the full symmetric pattern and, for
-    each of its entries, the two given value positions whose mean is its value.
-
-    Accepts a structurally symmetric pattern (src_b = transposed position) or an
-    upper-triangular one (mirrored; src_a = src_b)."""
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ip))
-    k = np.arange(len(ix), dtype=np.int64)
-    keys = rows * max(n, 1) + ix
-    tkeys = ix * max(n, 1) + rows
-    pos = np.searchsorted(keys, tkeys)
-    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
-    if len(keys) == 0 or np.all((pos < len(keys)) & (keys[pos_c] == tkeys)):
-        return ip, ix, k, pos_c
-    if np.any(ix < rows):
-        raise ValueError(
-            "The P pattern must be the full symmetric matrix (both triangles, structurally "
-            "symmetric) or its upper triangle; this pattern is neither."
-        )
-    off = ix != rows
-    r = np.concatenate([rows, ix[off]])
-    c = np.concatenate([ix, rows[off]])
-    src = np.concatenate([k, k[off]])
-    order = np.lexsort((c, r))
-    r, c, src = r[order], c[order], src[order]
-    full_ip = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(full_ip, r + 1, 1)
-    return np.cumsum(full_ip), c, src, src
+# (_full_pattern lives in _problem.py: the torch layer uses it too.)
 
 
 # --- settings in the jit cache key ----------------------------------------------
@@ -308,21 +281,45 @@ def _checked_settings(text: str) -> str:
     return text
 
 
+_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _as_operand(name: str, value: Any, width: int, what: str):
+    """A real 1-D JAX array of ``width`` values, in its own dtype (cast later)."""
     arr = jnp.asarray(value)
-    if arr.dtype != jnp.float64:
-        if arr.dtype in (jnp.float32, jnp.float16, jnp.bfloat16) or not jax.config.jax_enable_x64:
-            raise TypeError(
-                f"{name} has dtype {arr.dtype}, but the moreau solver works in float64. Enable "
-                f"64-bit JAX with jax.config.update('jax_enable_x64', True) (before creating "
-                f"arrays) and pass float64 arrays."
-            )
-        if not jnp.issubdtype(arr.dtype, jnp.number) or jnp.issubdtype(arr.dtype, jnp.complexfloating):
-            raise TypeError(f"{name} must be a real float64 array, got dtype {arr.dtype}.")
-        arr = arr.astype(jnp.float64)  # integers convert exactly
+    if arr.dtype == jnp.bool_ or not jnp.issubdtype(arr.dtype, jnp.number) \
+            or jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise TypeError(f"{name} must be a real floating-point array, got dtype {arr.dtype}.")
     if arr.shape != (width,):
         raise ValueError(f"{name} has shape {arr.shape}, expected ({width},) ({what}).")
     return arr
+
+
+def _precision(*arrays):
+    """(result dtype, call dtype): outputs come back in ``jnp.result_type`` of the
+    floating operands (the default float dtype if there are none); the custom
+    calls run in that dtype when it is float32/float64, else in float32."""
+    floats = [a for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)]
+    result = np.dtype(jnp.result_type(*floats) if floats else jnp.result_type(float))
+    return result, (result if result in _NATIVE_FLOATS else np.dtype(np.float32))
+
+
+def _to_call_dtype(arr, call_dtype):
+    """float32/float64 operands go to the handlers as they are (Rust widens float32);
+    float16/bfloat16 and integers are converted to the call dtype first."""
+    return arr if arr.dtype in _NATIVE_FLOATS else arr.astype(call_dtype)
+
+
+def _check_b_pattern(pattern: Any, m: int) -> Optional[list]:
+    """Moreau's ``b_sparsity_pattern``: None or m booleans (which b entries may be nonzero)."""
+    if pattern is None:
+        return None
+    arr = np.asarray(pattern)
+    if arr.shape != (m,):
+        raise ValueError(f"b_sparsity_pattern has shape {arr.shape}, expected ({m},) (one flag per row of A).")
+    if arr.dtype != np.bool_ and not np.all((arr == 0) | (arr == 1)):
+        raise TypeError("b_sparsity_pattern must hold booleans (True where b may be nonzero).")
+    return [bool(v) for v in arr]
 
 
 class _SolverImpl:
@@ -332,60 +329,89 @@ class _SolverImpl:
         self._owner = owner
         self._pending_warm_start: Optional[dict] = None
 
-    def _config(self) -> _Config:
+    def _config(self, dtype) -> _Config:
         o = self._owner
         # device="cuda" without a CUDA backend: a RuntimeError naming the device,
         # never a silent CPU solve (settings can change per call: checked at trace).
         resolve_device(o._settings.device)
         text = _checked_settings(_encode_settings(o._settings))
-        return _Config(o._pattern_id, o._n, o._m, o._nnz_p_full, o._nnz_a, text)
+        return _Config(o._pattern_id, o._n, o._m_native, o._nnz_p_full, o._nnz_a_native, text,
+                       np.dtype(dtype).name)
 
     def _prepare(self, P_values, A_values, q, b):
+        """Checked operands in the call dtype, and (result dtype, call dtype)."""
         o = self._owner
         P = _as_operand("P_values", P_values, o._nnz_p, "nnz of the P pattern")
         A = _as_operand("A_values", A_values, o._nnz_a, "nnz of the A pattern")
         q = _as_operand("q", q, o._n, "n")
         b = _as_operand("b", b, o._m, "m")
-        if o._nnz_p_full:
-            P = 0.5 * (P[o._src_a] + P[o._src_b])
-        else:
-            P = jnp.zeros((0,), jnp.float64)
-        return P, A, q, b
+        result, call = _precision(P, A, q, b)
+        P, A, q, b = (_to_call_dtype(v, call) for v in (P, A, q, b))
+        if not isinstance(b, jax.core.Tracer):  # concrete b: bad infinities raise now
+            check_b_infinities(o._cones, np.asarray(b))
+        if o._A_sort is not None:  # caller's (unsorted) order -> sorted pattern
+            A = o._A_sort(A)
+        P = o._symmetrize(P)
+        if o._lift is not None:  # direct cones: solved as slack rows (DirectConeLift)
+            A, b = o._lift.jax_A(A), o._lift.jax_rows(b)
+        return (P, A, q, b), result, call
 
-    def _finish(self, out):
+    def _warm(self, call, warm_x, warm_z, warm_s, warm_z_x=None):
+        """Warm-start operands; with direct cones (x, z, s) of the user's rows and
+        ``warm_z_x`` are lifted to the solved rows, () (cold start) without z_x."""
+        o = self._owner
+        lift = o._lift
+        if warm_z_x is not None and lift is None:
+            # Duals of direct cones: none here, so only the empty array fits.
+            _as_operand("warm_z_x", warm_z_x, 0, "no direct cones")
+        warm = tuple(
+            _to_call_dtype(_as_operand(name, v, w, what), call)
+            for name, v, w, what in (("warm_x", warm_x, o._n, "n"), ("warm_z", warm_z, o._m, "m"),
+                                     ("warm_s", warm_s, o._m, "m"))
+        )
+        if lift is None:
+            return warm
+        if warm_z_x is None or np.size(warm_z_x) == 0:
+            return ()
+        x, z, s = warm
+        zx = _as_operand("warm_z_x", warm_z_x, len(lift.dir_rows), "entries of the direct cones")
+        return x, lift.jax_rows(z, zx.astype(z.dtype)), lift.jax_rows(s, x[lift.dir_cols].astype(s.dtype))
+
+    def _finish(self, out, result):
+        cast = lambda v: v if v.dtype == result else v.astype(result)  # float16/bfloat16 callers
         x, z, s, info = out
-        sol = JaxSolution(x, z, s)
-        meta = JaxSolveInfo(info[..., 0].astype(jnp.int32), info[..., 1].astype(jnp.int32), info[..., 2], info[..., 3])
+        x, z, s = cast(x), cast(z), cast(s)
+        lift = self._owner._lift
+        if lift is not None:
+            z, s, z_x = lift.jax_split(z, s)
+        else:
+            z_x = jnp.zeros(x.shape[:-1] + (0,), result)
+        sol = JaxSolution(x, z, s, z_x)
+        meta = JaxSolveInfo(info[..., 0].astype(jnp.int32), info[..., 1].astype(jnp.int32),
+                            cast(info[..., 2]), cast(info[..., 3]))
         self._owner._record_info(meta)
         return sol, meta
 
     def solve(self, P_values, A_values, q, b):
         """(solution, info) for one problem; traceable under jit / vmap / grad."""
         _register_targets()
-        args = self._prepare(P_values, A_values, q, b)
+        args, result, call = self._prepare(P_values, A_values, q, b)
         warm = ()
         pending = self._pending_warm_start
         # The side channel holds NumPy arrays; only unbatched ones (n,) can be used here.
         if pending is not None and np.ndim(pending.get("warm_x")) == 1:
-            o = self._owner
-            warm = (
-                _as_operand("warm_x", pending["warm_x"], o._n, "n"),
-                _as_operand("warm_z", pending["warm_z"], o._m, "m"),
-                _as_operand("warm_s", pending["warm_s"], o._m, "m"),
-            )
-        return self._finish(_solve(self._config(), *args, *warm))
+            warm = self._warm(call, pending["warm_x"], pending["warm_z"], pending["warm_s"],
+                              pending.get("warm_z_x"))
+        return self._finish(_solve(self._config(call), *args, *warm), result)
 
-    def solve_warm(self, P_values, A_values, q, b, warm_x, warm_z, warm_s):
-        """Like ``solve``, starting the interior-point method from (x, z, s)."""
+    def solve_warm(self, P_values, A_values, q, b, warm_x, warm_z, warm_s, warm_z_x=None):
+        """Like ``solve``, starting the interior-point method from (x, z, s).
+        ``warm_z_x`` (Moreau's 8th operand): the duals of the direct cones (empty
+        without them; with direct cones but no ``warm_z_x`` the start is cold)."""
         _register_targets()
-        o = self._owner
-        args = self._prepare(P_values, A_values, q, b)
-        warm = (
-            _as_operand("warm_x", warm_x, o._n, "n"),
-            _as_operand("warm_z", warm_z, o._m, "m"),
-            _as_operand("warm_s", warm_s, o._m, "m"),
-        )
-        return self._finish(_solve(self._config(), *args, *warm))
+        args, result, call = self._prepare(P_values, A_values, q, b)
+        warm = self._warm(call, warm_x, warm_z, warm_s, warm_z_x)
+        return self._finish(_solve(self._config(call), *args, *warm), result)
 
 
 class Solver:
@@ -398,7 +424,16 @@ class Solver:
     JaxSolution (x, z, s); metadata goes to ``.info`` after an eager solve.
     Works under ``jit``, ``vmap``, ``grad``, ``jvp``/``jacfwd``; ``settings`` is
     read each time a call is traced (a change needs a new trace).
-    All values must be float64 (enable ``jax_enable_x64``).
+    Values may be float32 or float64 (any mix; ``jax_enable_x64`` on or off):
+    the solve runs in float64 and x, z, s come back in the operands' result
+    dtype, each gradient in its input's dtype.  ``jit`` (accepted for Moreau
+    compatibility) has no effect: every call already is a native custom call.
+    ``b_sparsity_pattern`` (length-m booleans, Moreau's hint for chordal
+    decomposition of PSD cones) is checked and kept; it changes nothing here.
+    Unsorted CSR patterns are accepted; gradients follow the caller's value order.
+    ``b_i = +inf`` on a nonnegative row is an absent bound (z_i = 0, s_i = +inf,
+    zero derivatives). Other infinities in b raise ValueError when b is concrete;
+    under jit / vmap that element gets status NumericalError and NaN outputs.
     """
 
     def __init__(
@@ -411,6 +446,8 @@ class Solver:
         A_col_indices: Any,
         cones: Any = None,
         settings: Optional[Settings] = None,
+        jit: bool = True,
+        b_sparsity_pattern: Optional[Any] = None,
     ) -> None:
         n, m = int(n), int(m)
         if n < 1 or m < 0:
@@ -418,17 +455,38 @@ class Solver:
         self.__settings = _as_settings(settings)
         resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
-        P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
-        A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        self._jit = bool(jit)
+        self._b_sparsity_pattern = _check_b_pattern(b_sparsity_pattern, m)
+        # Unsorted patterns are sorted here; values are gathered into that order in
+        # _prepare (a GatherMap: see _gather_map), so gradients come back in the
+        # caller's order.
+        P_ip, P_ix, P_sort = sort_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
+        A_ip, A_ix, A_sort = sort_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        self._A_sort = None if np.array_equal(A_sort, np.arange(len(A_sort))) else GatherMap(
+            np.arange(len(A_sort)), A_sort, np.ones(len(A_sort)), len(A_sort), len(A_sort))
         check_cones_match(self._cones, m, f"m = {m}")
-        full_ip, full_ix, self._src_a, self._src_b = _full_pattern(n, P_ip, P_ix)
+        full_ip, full_ix, src_a, src_b = _full_pattern(n, P_ip, P_ix)
+        self._src_a, self._src_b = P_sort[src_a], P_sort[src_b]
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)
         self._nnz_p_full = len(full_ix)
+        # P_full[k] = (P[src_a[k]] + P[src_b[k]]) / 2, as gathers (see _gather_map).
+        k = np.arange(self._nnz_p_full)
+        self._symmetrize = GatherMap(
+            np.concatenate([k, k]), np.concatenate([self._src_a, self._src_b]),
+            np.full(2 * len(k), 0.5), self._nnz_p, self._nnz_p_full,
+        )
+        # Direct cones are solved as slack rows: the native problem has the lifted A.
+        self._lift = DirectConeLift(self._cones, n, m, A_ip, A_ix) if self._cones.dir_cones else None
+        lift = self._lift
+        native_cones = cones_to_native(self._cones) if lift is None else lift.native_cones
+        self._m_native = m if lift is None else lift.m
+        self._nnz_a_native = self._nnz_a if lift is None else lift.nnz
+        A_ip_nat, A_ix_nat = (A_ip, A_ix) if lift is None else (lift.A_ip, lift.A_ix)
         native = load_native()
         self._pattern_id = native.register_pattern(
-            n, m, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip, A_ix,
-            dict(cones_to_native(self._cones)),
+            n, self._m_native, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip_nat, A_ix_nat,
+            dict(native_cones),
         )
         self._impl = _SolverImpl(self)
         _live_solvers.add(self)
@@ -466,7 +524,9 @@ class Solver:
         else:
             if not isinstance(warm_start, (WarmStart, Solution, JaxSolution)):
                 raise TypeError(f"warm_start must be a WarmStart, got {type(warm_start).__name__}.")
-            sol, _ = self._impl.solve_warm(P, A, q, b, warm_start.x, warm_start.z, warm_start.s)
+            sol, _ = self._impl.solve_warm(
+                P, A, q, b, warm_start.x, warm_start.z, warm_start.s, getattr(warm_start, "z_x", None)
+            )
         return sol
 
     def _record_info(self, meta: JaxSolveInfo) -> None:

@@ -27,10 +27,16 @@ __all__ = [
     "as_float_array",
     "to_csr",
     "symmetric_csr",
+    "ValueMap",
+    "csr_with_map",
+    "symmetric_csr_with_map",
     "check_csr_pattern",
+    "sort_csr_pattern",
+    "check_b_infinities",
     "check_symmetric_pattern",
     "transpose_permutation",
     "symmetrize_values",
+    "full_symmetric_pattern",
     "check_cones_match",
     "cones_to_native",
     "settings_to_native",
@@ -100,11 +106,13 @@ def as_float_array(
     shape: Optional[Sequence[Optional[int]]] = None,
     shapes: Optional[Sequence[Sequence[Optional[int]]]] = None,
     shape_hint: str = "",
+    allow_inf: bool = False,
 ) -> np.ndarray:
     """Return ``value`` as a C-contiguous float64 array, checking dtype, shape and finiteness.
 
     ``shape`` (or any one of ``shapes``) gives the accepted shape(s); None in a
-    shape accepts any length on that axis.
+    shape accepts any length on that axis. ``allow_inf`` lets +-inf through (NaN
+    still raises): for b, whose infinities ``check_b_infinities`` checks.
     """
     if value is None:
         raise TypeError(f"{name} is required (got None).")
@@ -124,8 +132,54 @@ def as_float_array(
         raise ValueError(
             f"{name} has shape {arr.shape}, expected {want}{shape_hint}."
         )
-    _check_finite(name, arr)
+    _check_finite(name, np.where(np.isinf(arr), 0.0, arr) if allow_inf else arr)
     return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _cone_row_blocks(cones: Cones) -> List[Tuple[str, int, int]]:
+    """(kind, first row, end row) of each cone block of the rows of b."""
+    blocks, r = [], 0
+    sizes = [
+        ("zero-cone", cones.num_zero_cones),
+        ("nonnegative-cone", cones.num_nonneg_cones),
+        ("second-order-cone", sum(cones.so_cone_dims)),
+        ("exponential-cone", 3 * cones.num_exp_cones),
+        ("power-cone", 3 * len(cones.power_alphas)),
+        ("generalized-power-cone", sum(len(a) + d2 for a, d2 in cones.gen_power_cone_params)),
+        ("PSD-cone", sum(d * (d + 1) // 2 for d in cones.psd_dims)),
+    ]
+    for kind, size in sizes:
+        blocks.append((kind, r, r + int(size)))
+        r += int(size)
+    return blocks
+
+
+def check_b_infinities(cones: Cones, b: np.ndarray, name: str = "b") -> None:
+    """Infinite entries of b, shape (m,) or (B, m): +inf on a nonnegative-cone row
+    means the row is absent (no bound; its dual is 0 and its gradients are 0), as
+    in the official Moreau package. Any other infinity (-inf on a nonnegative
+    row, +-inf on a zero, SOC, exp, power or PSD row) is a ValueError naming the
+    row. NaN is rejected before (``as_float_array``)."""
+    b = np.asarray(b)
+    if b.size == 0 or np.isfinite(b).all():
+        return
+    blocks = _cone_row_blocks(cones)
+    _, l0, l1 = blocks[1]
+    row = np.arange(b.shape[-1])
+    ok = np.isposinf(b) & (row >= l0) & (row < l1)
+    bad = np.isinf(b) & ~ok
+    if not np.any(bad):
+        return
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    i = where[-1]
+    kind = next((k for k, r0, r1 in blocks if r0 <= i < r1), "out-of-range")
+    at = ", ".join(map(str, where))
+    raise ValueError(
+        f"{name}[{at}] = {b[where]} on row {i}, a "
+        f"{kind} row: infinite values of b are allowed only as +inf on nonnegative-cone rows "
+        f"(rows {l0}..{l1 - 1}), where +inf means the row's bound is absent. Remove the row, "
+        f"or give a finite value."
+    )
 
 
 def _shape_ok(got: Tuple[int, ...], want: Sequence[Optional[int]]) -> bool:
@@ -142,11 +196,72 @@ def _fmt_shape(s: Sequence[Optional[int]]) -> str:
 # ---------------------------------------------------------------------------
 
 
-def to_csr(name: str, M: Any, shape: Tuple[int, int]) -> CSR:
-    """Any scipy sparse matrix / dense 2-D array -> canonical CSR (indptr, indices, data).
+class ValueMap:
+    """The linear map from a caller's stored matrix values to the solver's canonical
+    CSR values, ``canonical = M @ values`` (M sparse, nnz_out x nnz_in).
 
-    Column indices come out sorted and unique (duplicates are summed, as
-    scipy does); explicitly stored zeros of sparse input are kept.
+    The solver works on a canonical CSR (rows in order, sorted unique column
+    indices; for P the full symmetric matrix). Callers may store their matrix in
+    another order (unsorted CSR, CSC, COO, duplicates, only P's upper triangle),
+    so every value array they pass goes through ``forward`` and every gradient
+    we return goes through ``adjoint`` (M^T): then ``dP_values[k]`` is the
+    derivative with respect to the caller's ``data[k]``, whatever the order.
+    The identity map (already canonical input) costs nothing.
+    """
+
+    def __init__(self, nnz_out: int, nnz_in: int, dest: np.ndarray, src: np.ndarray,
+                 weight: Optional[np.ndarray] = None):
+        dest = np.asarray(dest, dtype=np.int64)
+        src = np.asarray(src, dtype=np.int64)
+        w = np.ones(len(dest)) if weight is None else np.asarray(weight, dtype=np.float64)
+        self.nnz_in, self.nnz_out = int(nnz_in), int(nnz_out)
+        self.identity = (
+            nnz_in == nnz_out == len(dest)
+            and np.array_equal(dest, np.arange(nnz_in))
+            and np.array_equal(src, dest)
+            and bool(np.all(w == 1.0))
+        )
+        self._M = None if self.identity else sparse.csr_array(
+            (w, (dest, src)), shape=(self.nnz_out, self.nnz_in)
+        )
+        self._MT = None if self.identity else self._M.T.tocsr()
+
+    @classmethod
+    def from_permutation(cls, perm: np.ndarray) -> "ValueMap":
+        """canonical[p] = values[perm[p]] (a re-ordering, e.g. of an unsorted CSR)."""
+        k = len(perm)
+        return cls(k, k, np.arange(k), perm)
+
+    def _apply(self, M, v: np.ndarray, width_in: int, width_out: int) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape[-1] != width_in:
+            raise ValueError(f"expected {width_in} values on the last axis, got shape {v.shape}")
+        lead = v.shape[:-1]
+        if width_in == 0 or width_out == 0:
+            return np.zeros(lead + (width_out,))
+        out = (M @ v.reshape(-1, width_in).T).T
+        return np.ascontiguousarray(out.reshape(lead + (width_out,)))
+
+    def forward(self, values: np.ndarray) -> np.ndarray:
+        """Caller values / tangents (..., nnz_in) -> canonical values (..., nnz_out)."""
+        if self.identity:
+            return values
+        return self._apply(self._M, values, self.nnz_in, self.nnz_out)
+
+    def adjoint(self, grad: np.ndarray) -> np.ndarray:
+        """Gradients on canonical values (..., nnz_out) -> on the caller's values (..., nnz_in)."""
+        if self.identity:
+            return grad
+        return self._apply(self._MT, grad, self.nnz_out, self.nnz_in)
+
+
+def _matrix_entries(name: str, M: Any, shape: Tuple[int, int]):
+    """(rows, cols, data) of the stored entries of M in the CALLER's value order.
+
+    scipy CSR / CSC / COO: the order of ``M.data`` (explicit zeros and duplicates
+    included). Other scipy formats (BSR, DIA, LIL, DOK) and dense arrays have no
+    flat value array of their own: their order is that of the canonical CSR
+    (row by row, sorted columns; dense zeros are not stored).
     """
     if M is None:
         raise TypeError(f"{name} is required (got None).")
@@ -160,29 +275,73 @@ def to_csr(name: str, M: Any, shape: Tuple[int, int]) -> CSR:
             np.issubdtype(data_dtype, np.integer) or np.issubdtype(data_dtype, np.floating)
         ):
             raise _dtype_error(name, data_dtype)
-        csr = sparse.csr_array(M, copy=True)
-        csr.sum_duplicates()  # also sorts indices
-        data = _convert_values(name, np.asarray(csr.data))
-    else:
-        try:
-            arr = np.asarray(M)
-        except ValueError as e:
-            raise ValueError(f"{name} could not be converted to an array: {e}") from None
-        if arr.ndim != 2:
-            raise ValueError(
-                f"{name} must be a 2-D matrix (scipy sparse or dense), got shape {arr.shape}."
-            )
-        if arr.shape != tuple(shape):
-            raise ValueError(_shape_msg(name, arr.shape, shape))
-        arr = _convert_values(name, arr)
-        _check_finite(name, arr)
-        csr = sparse.csr_array(arr)
-        csr.sum_duplicates()
-        data = np.asarray(csr.data, dtype=np.float64)
-    _check_finite(f"{name} (stored values)", data)
-    indptr = np.ascontiguousarray(csr.indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(csr.indices, dtype=np.int64)
-    return indptr, indices, np.ascontiguousarray(data, dtype=np.float64)
+        fmt = M.format
+        if fmt == "csr":
+            rows = _rows_of(np.asarray(M.indptr, dtype=np.int64))
+            cols = np.asarray(M.indices, dtype=np.int64)
+        elif fmt == "csc":
+            cols = _rows_of(np.asarray(M.indptr, dtype=np.int64))
+            rows = np.asarray(M.indices, dtype=np.int64)
+        elif fmt == "coo":
+            rows = np.asarray(M.row, dtype=np.int64)
+            cols = np.asarray(M.col, dtype=np.int64)
+        else:
+            C = sparse.csr_array(M, copy=True)
+            C.sum_duplicates()
+            return _matrix_entries(name, C, shape)
+        data = _convert_values(name, np.asarray(M.data))
+        _check_finite(f"{name} (stored values)", data)
+        return rows, cols, np.array(data, dtype=np.float64, copy=True)
+    try:
+        arr = np.asarray(M)
+    except ValueError as e:
+        raise ValueError(f"{name} could not be converted to an array: {e}") from None
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D matrix (scipy sparse or dense), got shape {arr.shape}."
+        )
+    if arr.shape != tuple(shape):
+        raise ValueError(_shape_msg(name, arr.shape, shape))
+    arr = _convert_values(name, arr)
+    _check_finite(name, arr)
+    rows, cols = np.nonzero(arr)  # row-major: the canonical CSR order
+    return rows.astype(np.int64), cols.astype(np.int64), np.asarray(arr[rows, cols], dtype=np.float64)
+
+
+def _canonical_pattern(nrows: int, ncols: int, rows: np.ndarray, cols: np.ndarray):
+    """Sorted unique entries of (rows, cols): (indptr, indices, pos) with pos[k] the
+    canonical position of entry k."""
+    keys = rows * max(ncols, 1) + cols
+    ukeys, pos = np.unique(keys, return_inverse=True)
+    r = ukeys // max(ncols, 1)
+    indptr = np.zeros(nrows + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum(np.bincount(r, minlength=nrows))
+    indices = np.ascontiguousarray(ukeys % max(ncols, 1), dtype=np.int64)
+    return indptr, indices, pos.reshape(-1).astype(np.int64)
+
+
+def csr_with_map(name: str, M: Any, shape: Tuple[int, int]):
+    """Any scipy sparse matrix / dense 2-D array -> canonical CSR
+    (indptr, indices, data) plus the ValueMap from the caller's values (order of
+    ``M.data``, see ``_matrix_entries``) to ``data``.
+
+    Duplicates of scipy input are summed (as scipy does), so each duplicate's
+    gradient is that of their sum; explicitly stored zeros are kept.
+    """
+    rows, cols, data = _matrix_entries(name, M, shape)
+    indptr, indices, pos = _canonical_pattern(shape[0], shape[1], rows, cols)
+    vmap = ValueMap(len(indices), len(data), pos, np.arange(len(data)))
+    return indptr, indices, vmap.forward(data[None, :])[0].copy(), vmap
+
+
+def to_csr(name: str, M: Any, shape: Tuple[int, int]) -> CSR:
+    """Any scipy sparse matrix / dense 2-D array -> canonical CSR (indptr, indices, data).
+
+    Column indices come out sorted and unique (duplicates are summed, as
+    scipy does); explicitly stored zeros of sparse input are kept.
+    """
+    indptr, indices, data, _ = csr_with_map(name, M, shape)
+    return indptr, indices, data
 
 
 def _shape_msg(name: str, got, want) -> str:
@@ -198,54 +357,64 @@ def _rows_of(indptr: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
 
 
-def symmetric_csr(P: Any, n: int) -> CSR:
-    """P (upper triangle or full symmetric, any format) -> full symmetric CSR.
+def symmetric_csr_with_map(P: Any, n: int):
+    """P (upper triangle or full symmetric, any format) -> full symmetric canonical
+    CSR (indptr, indices, data) plus the ValueMap from the caller's P values.
 
     - If P stores no nonzero entry strictly below the diagonal, it is taken as
       the upper triangle of a symmetric matrix (the CVXPY / Clarabel
-      convention) and mirrored.
+      convention) and mirrored: an upper entry u_ij sets P_ij = P_ji, so its
+      gradient is the sum of both; entries below the diagonal (stored zeros)
+      are ignored (gradient 0).
     - Otherwise P must be symmetric in pattern and values (to 1e-12 relative),
-      else ValueError. The result is made exactly symmetric.
+      else ValueError; the solver uses (P + P^T) / 2, so each stored entry of
+      a symmetric pair gets half of the pair's total gradient.
     ``None`` means P = 0 (a linear program).
     """
     if P is None:
-        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-    indptr, indices, data = to_csr("P", P, (n, n))
-    rows = _rows_of(indptr)
-    cols = indices
-    lower = rows > cols
-    if np.any(lower & (data != 0)):
+        empty = ValueMap(0, 0, np.zeros(0), np.zeros(0))
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64), empty
+    rows, cols, data = _matrix_entries("P", P, (n, n))
+    k = np.arange(len(data), dtype=np.int64)
+    # Summed matrix: decides the convention and is checked for symmetry.
+    Pm = sparse.coo_array((data, (rows, cols)), shape=(n, n)).tocsr()
+    Pm.sum_duplicates()
+    srows = _rows_of(np.asarray(Pm.indptr, dtype=np.int64))
+    if np.any((srows > Pm.indices) & (Pm.data != 0)):
         # Full matrix given: check symmetry against its transpose.
-        Pm = sparse.csr_array((data, indices, indptr), shape=(n, n))
         diff = (Pm - Pm.T).tocoo()
-        scale = float(np.max(np.abs(data))) if data.size else 0.0
+        scale = float(np.max(np.abs(Pm.data))) if Pm.nnz else 0.0
         if diff.nnz:
-            k = int(np.argmax(np.abs(diff.data)))
-            worst = float(abs(diff.data[k]))
+            j = int(np.argmax(np.abs(diff.data)))
+            worst = float(abs(diff.data[j]))
             if worst > _SYM_RTOL * max(scale, 1e-300):
-                i, j = int(diff.row[k]), int(diff.col[k])
-                pij = float(Pm[i, j])
-                pji = float(Pm[j, i])
+                r, c = int(diff.row[j]), int(diff.col[j])
                 raise ValueError(
-                    f"P must be symmetric: P[{i}, {j}] = {pij!r} but P[{j}, {i}] = {pji!r} "
-                    f"(max |P - P^T| = {worst:.3g}). Pass the full symmetric matrix, or only "
-                    f"its upper triangle (then nothing may be stored below the diagonal). "
-                    f"If you passed the lower triangle, pass its transpose."
+                    f"P must be symmetric: P[{r}, {c}] = {float(Pm[r, c])!r} but P[{c}, {r}] = "
+                    f"{float(Pm[c, r])!r} (max |P - P^T| = {worst:.3g}). Pass the full symmetric "
+                    f"matrix, or only its upper triangle (then nothing may be stored below the "
+                    f"diagonal). If you passed the lower triangle, pass its transpose."
                 )
-    # Keep the upper triangle (with the diagonal) and mirror it.
-    upper = rows <= cols
-    r, c, v = rows[upper], cols[upper], data[upper]
-    off = r != c
-    rr = np.concatenate([r, c[off]])
-    cc = np.concatenate([c, r[off]])
-    vv = np.concatenate([v, v[off]])
-    full = sparse.coo_array((vv, (rr, cc)), shape=(n, n)).tocsr()
-    full.sum_duplicates()
-    return (
-        np.ascontiguousarray(full.indptr, dtype=np.int64),
-        np.ascontiguousarray(full.indices, dtype=np.int64),
-        np.ascontiguousarray(full.data, dtype=np.float64),
-    )
+        # value k goes half to (i, j), half to (j, i)
+        rr, cc = np.concatenate([rows, cols]), np.concatenate([cols, rows])
+        src, w = np.concatenate([k, k]), np.full(2 * len(k), 0.5)
+    else:
+        up = rows <= cols
+        off = up & (rows != cols)
+        rr = np.concatenate([rows[up], cols[off]])
+        cc = np.concatenate([cols[up], rows[off]])
+        src = np.concatenate([k[up], k[off]])
+        w = np.ones(len(src))
+    indptr, indices, pos = _canonical_pattern(n, n, rr, cc)
+    vmap = ValueMap(len(indices), len(data), pos, src, w)
+    return indptr, indices, vmap.forward(data[None, :])[0].copy(), vmap
+
+
+def symmetric_csr(P: Any, n: int) -> CSR:
+    """P (upper triangle or full symmetric, any format) -> full symmetric CSR
+    (see ``symmetric_csr_with_map``)."""
+    indptr, indices, data, _ = symmetric_csr_with_map(P, n)
+    return indptr, indices, data
 
 
 def _as_index_array(name: str, value: Any) -> np.ndarray:
@@ -266,15 +435,37 @@ def _as_index_array(name: str, value: Any) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def check_csr_pattern(
+def sort_csr_pattern(
+    name: str, indptr: Any, indices: Any, nrows: int, ncols: int
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a CSR pattern given as arrays, accepting unsorted column indices
+    within a row; return (indptr, sorted indices, perm), all int64.
+
+    ``perm`` re-orders values into the sorted pattern: ``sorted_values =
+    values[..., perm]`` (``ValueMap.from_permutation(perm)``; gradients go back
+    with ``grad_caller[..., perm] = grad_sorted``). It is the identity for a
+    sorted pattern. Checks: indptr length nrows+1, starts at 0, non-decreasing,
+    ends at len(indices); indices within [0, ncols); no duplicate entry in a row
+    (ValueError: the caller must sum duplicates, their values are ambiguous).
+    """
+    ip, ix = _check_csr_arrays(name, indptr, indices, nrows, ncols)
+    rows = _rows_of(ip)
+    perm = np.lexsort((ix, rows)).astype(np.int64)  # stable: identity if sorted
+    sx = ix[perm]
+    if len(sx):
+        dup = (rows[1:] == rows[:-1]) & (sx[1:] == sx[:-1])
+        if np.any(dup):
+            j = int(np.argmax(dup))
+            raise ValueError(
+                f"{name}_col_indices has a duplicate entry: column {int(sx[j])} appears twice "
+                f"in row {int(rows[j])}. Sum duplicates first (scipy: M.sum_duplicates())."
+            )
+    return ip, np.ascontiguousarray(sx), perm
+
+
+def _check_csr_arrays(
     name: str, indptr: Any, indices: Any, nrows: int, ncols: int
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Validate a CSR pattern given as arrays; return int64 copies.
-
-    Checks: indptr length nrows+1, starts at 0, non-decreasing, ends at
-    len(indices); indices within [0, ncols), strictly increasing within each
-    row (sorted, no duplicates).
-    """
     ip = _as_index_array(f"{name}_row_offsets", indptr)
     ix = _as_index_array(f"{name}_col_indices", indices)
     if len(ip) != nrows + 1:
@@ -304,24 +495,29 @@ def check_csr_pattern(
                 f"{name}_col_indices[{k}] = {int(ix[k])} is out of range: column indices "
                 f"must be in [0, {ncols - 1}] for a matrix with {ncols} columns."
             )
+    return ip, ix
+
+
+def check_csr_pattern(
+    name: str, indptr: Any, indices: Any, nrows: int, ncols: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate a CSR pattern given as arrays; return int64 copies.
+
+    Checks: indptr length nrows+1, starts at 0, non-decreasing, ends at
+    len(indices); indices within [0, ncols), strictly increasing within each
+    row (sorted, no duplicates). ``sort_csr_pattern`` accepts unsorted rows.
+    """
+    ip, ix, perm = sort_csr_pattern(name, indptr, indices, nrows, ncols)
+    if len(perm) and not np.array_equal(perm, np.arange(len(perm))):
         rows = _rows_of(ip)
-        same_row = rows[1:] == rows[:-1]
-        step = np.diff(ix)
-        dup = same_row & (step == 0)
-        if np.any(dup):
-            k = int(np.argmax(dup))
-            raise ValueError(
-                f"{name}_col_indices has a duplicate entry: column {int(ix[k])} appears twice "
-                f"in row {int(rows[k])}. Sum duplicates first (scipy: M.sum_duplicates())."
-            )
-        uns = same_row & (step < 0)
-        if np.any(uns):
-            k = int(np.argmax(uns))
-            raise ValueError(
-                f"{name}_col_indices are not sorted within row {int(rows[k])} "
-                f"(column {int(ix[k])} before {int(ix[k + 1])}). Sort them first "
-                f"(scipy: M.sort_indices())."
-            )
+        caller = _as_index_array(f"{name}_col_indices", indices)
+        uns = (rows[1:] == rows[:-1]) & (np.diff(caller) < 0)
+        k = int(np.argmax(uns))
+        raise ValueError(
+            f"{name}_col_indices are not sorted within row {int(rows[k])} "
+            f"(column {int(caller[k])} before {int(caller[k + 1])}). Sort them first "
+            f"(scipy: M.sort_indices())."
+        )
     return ip, ix
 
 
@@ -343,6 +539,36 @@ def transpose_permutation(n: int, indptr: np.ndarray, indices: np.ndarray) -> np
             f"triangles) with a structurally symmetric pattern."
         )
     return pos_c
+
+
+def full_symmetric_pattern(n: int, ip: np.ndarray, ix: np.ndarray):
+    """Return (full_ip, full_ix, src_a, src_b): the full symmetric pattern and, for
+    each of its entries, the two given value positions whose mean is its value.
+
+    Accepts a structurally symmetric pattern (src_b = transposed position) or an
+    upper-triangular one (mirrored; src_a = src_b)."""
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(ip))
+    k = np.arange(len(ix), dtype=np.int64)
+    keys = rows * max(n, 1) + ix
+    tkeys = ix * max(n, 1) + rows
+    pos = np.searchsorted(keys, tkeys)
+    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+    if len(keys) == 0 or np.all((pos < len(keys)) & (keys[pos_c] == tkeys)):
+        return ip, ix, k, pos_c
+    if np.any(ix < rows):
+        raise ValueError(
+            "The P pattern must be the full symmetric matrix (both triangles, structurally "
+            "symmetric) or its upper triangle; this pattern is neither."
+        )
+    off = ix != rows
+    r = np.concatenate([rows, ix[off]])
+    c = np.concatenate([ix, rows[off]])
+    src = np.concatenate([k, k[off]])
+    order = np.lexsort((c, r))
+    r, c, src = r[order], c[order], src[order]
+    full_ip = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(full_ip, r + 1, 1)
+    return np.cumsum(full_ip), c, src, src
 
 
 def check_symmetric_pattern(n: int, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -379,8 +605,10 @@ def check_cones_match(cones: Cones, m: int, what: str) -> None:
     if total != m:
         raise ValueError(
             f"The cone sizes sum to {total} rows (zero={cones.num_zero_cones}, "
-            f"nonneg={cones.num_nonneg_cones}, soc={cones.so_cone_dims}, psd sides={cones.psd_dims}, "
-            f"exp={cones.num_exp_cones} x 3, power={len(cones.power_alphas)} x 3) but {what}; "
+            f"nonneg={cones.num_nonneg_cones}, soc={cones.so_cone_dims}, "
+            f"exp={cones.num_exp_cones} x 3, power={len(cones.power_alphas)} x 3, "
+            f"gen_power={[len(a) + d2 for a, d2 in cones.gen_power_cone_params]}, "
+            f"psd={cones.psd_dims}) but {what}; "
             f"the cones must cover exactly the m rows of A (and b)."
         )
 
@@ -404,13 +632,12 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
     bad_dir = sorted({c.kind for c in cones.dir_cones if c.kind not in _LIFTABLE_DIR_KINDS})
     if bad_dir:
         unsupported.append(f"dir_cones of kind {', '.join(map(repr, bad_dir))}")
-    if cones.gen_power_cone_params:
-        unsupported.append("gen_power_cone_params (generalized power cones)")
     if unsupported:
         raise NotImplementedError(
             "moreau-jax cannot solve problems with " + "; ".join(unsupported) + " yet. "
-            "Supported cones: zero, nonnegative, second-order, PSD, exponential, 3-D power "
-            "(also as direct cones: 'nonneg', 'soc', 'exp', 'power')."
+            "Supported cones: zero, nonnegative, second-order, PSD, exponential, 3-D power, "
+            "generalized power (also as direct cones: 'nonneg', 'soc', 'psd_triangle', 'exp', "
+            "'power', 'gen_power')."
         )
     return {
         "zero": int(cones.num_zero_cones),
@@ -419,10 +646,59 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
         "psd": [int(k) for k in cones.psd_dims],
         "exp": int(cones.num_exp_cones),
         "power": [float(a) for a in cones.power_alphas],
+        "gen_power": [([float(a) for a in al], int(d2)) for al, d2 in cones.gen_power_cone_params],
     }
 
 
-_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "exp", "power")
+# Direct-cone kinds the lifting handles ("psd_triangle" once the core has PSD cones).
+_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "psd_triangle", "exp", "power", "gen_power")
+
+# Native cone blocks in row order, with the direct-cone kind that lifts into each
+# (CVXPY's MOREAU order: zero, nonneg, SOC, PSD, exp, power, gen power).
+_NATIVE_ORDER = (
+    ("zero", None),
+    ("nonneg", "nonneg"),
+    ("soc", "soc"),
+    ("psd", "psd_triangle"),
+    ("exp", "exp"),
+    ("power", "power"),
+    ("gen_power", "gen_power"),
+)
+
+
+def _native_block_rows(key: str, value: Any) -> int:
+    """Rows of one native cone-dict entry."""
+    if key in ("zero", "nonneg"):
+        return int(value)
+    if key == "exp":
+        return 3 * int(value)
+    if key == "power":
+        return 3 * len(value)
+    if key == "soc":
+        return int(sum(value))
+    if key == "psd":
+        return int(sum(k * (k + 1) // 2 for k in value))
+    if key == "gen_power":
+        return int(sum(len(a) + d2 for a, d2 in value))
+    raise KeyError(key)
+
+
+def _native_entry(spec: Any) -> Any:
+    """What one direct cone adds to its native cone-dict entry."""
+    k = spec.kind
+    if k == "nonneg":
+        return len(spec.indices)
+    if k == "exp":
+        return 1  # 3 indices: one cone
+    if k == "soc":
+        return [len(spec.indices)]
+    if k == "psd_triangle":
+        return [int(spec.psd_k)]
+    if k == "power":
+        return [float(spec.alpha)]
+    if k == "gen_power":
+        return [([float(a) for a in spec.alphas], int(spec.dim2))]
+    raise KeyError(k)
 
 
 class DirectConeLift:
@@ -430,11 +706,14 @@ class DirectConeLift:
 
     The solver core only knows slack-form cones, so a problem with
     ``Cones.dir_cones`` is solved in a lifted form with ``m + k`` rows (k = total
-    number of indices in the direct cones). The new rows are inserted into the
-    block of their cone kind, after the original rows of that kind, so the cone
-    order zero, nonneg, SOC, exp, power is kept. At the optimum the dual of the
-    new rows is the dual of the direct cone (``z_x``, in ``dir_cones`` order, as
+    number of indices in the direct cones; one stored -1 per new row, so the
+    lifting costs O(k)). The new rows are inserted into the block of their cone
+    kind, after the original rows of that kind, so the cone order zero, nonneg,
+    SOC, PSD, exp, power, gen power is kept. At the optimum the dual of the new
+    rows is the dual of the direct cone (``z_x``, in ``dir_cones`` order, as
     CVXPY's MOREAU interface expects), and their slack equals ``x[idx]``.
+    Derivatives flow through the lifted problem: the gradient of A's original
+    values is read off the lifted A, that of b off the original rows.
 
     Attributes: ``m`` (lifted rows), ``native_cones``, ``A_ip``/``A_ix`` (lifted
     CSR pattern), ``orig_rows`` (lifted row of each original row, (m_orig,)),
@@ -447,53 +726,35 @@ class DirectConeLift:
         cones.validate_dir_cone_indices(n)
         native = cones_to_native(cones)
         specs = list(cones.dir_cones)
-        nz, nl = native["zero"], native["nonneg"]
-        soc_rows = sum(native["soc"])
-        psd_rows = sum(k * (k + 1) // 2 for k in native["psd"])
-        ne, npow = native["exp"], len(native["power"])
-        # Start rows of the original blocks.
-        l0 = nz
-        q0 = l0 + nl
-        d0 = q0 + soc_rows  # PSD rows (no direct PSD cones here) sit between SOC and exp
-        e0 = d0 + psd_rows
-        p0 = e0 + 3 * ne
-        end = p0 + 3 * npow
-        if end != m:
-            raise ValueError(f"The cones cover {end} rows but m = {m}.")
-        by_kind = {k: [i for i, c in enumerate(specs) if c.kind == k] for k in _LIFTABLE_DIR_KINDS}
-        add = {k: sum(len(specs[i].indices) for i in ids) for k, ids in by_kind.items()}
-        # Lifted row of each original row: blocks shift by the rows inserted before them.
-        orig = np.arange(m, dtype=np.int64)
-        shift = np.zeros(m, dtype=np.int64)
-        shift[orig >= q0] += add["nonneg"]
-        shift[orig >= d0] += add["soc"]
-        shift[orig >= p0] += add["exp"]
-        self.orig_rows = orig + shift
-        # First lifted row of each kind's inserted block.
-        start = {
-            "nonneg": q0,
-            "soc": d0 + add["nonneg"],
-            "exp": p0 + add["nonneg"] + add["soc"],
-            "power": end + add["nonneg"] + add["soc"] + add["exp"],
-        }
+        self.m_orig = m
+        orig_rows = np.zeros(m, np.int64)
         dir_rows: List[np.ndarray] = [np.zeros(0, np.int64)] * len(specs)
-        for kind, ids in by_kind.items():
-            r = start[kind]
-            for i in ids:
-                k = len(specs[i].indices)
-                dir_rows[i] = np.arange(r, r + k, dtype=np.int64)
-                r += k
+        lifted: Dict[str, Any] = {}
+        r_orig = 0  # next original row
+        r_new = 0  # next lifted row
+        for key, kind in _NATIVE_ORDER:
+            value = native.get(key, 0 if key in ("zero", "nonneg", "exp") else [])
+            rows = _native_block_rows(key, value)
+            orig_rows[r_orig:r_orig + rows] = np.arange(r_new, r_new + rows)
+            r_orig += rows
+            r_new += rows
+            value = list(value) if isinstance(value, list) else value
+            for i, spec in enumerate(specs):
+                if spec.kind != kind:
+                    continue
+                k = len(spec.indices)
+                dir_rows[i] = np.arange(r_new, r_new + k, dtype=np.int64)
+                r_new += k
+                value = value + _native_entry(spec)
+            lifted[key] = value
+        if r_orig != m:
+            raise ValueError(f"The cones cover {r_orig} rows but m = {m}.")
+        self.orig_rows = orig_rows
         self.dir_rows = np.concatenate(dir_rows) if specs else np.zeros(0, np.int64)
         self.dir_cols = np.asarray([j for c in specs for j in c.indices], dtype=np.int64)
-        self.m = m + len(self.dir_rows)
-        self.native_cones = {
-            "zero": nz,
-            "nonneg": nl + add["nonneg"],
-            "soc": native["soc"] + [len(specs[i].indices) for i in by_kind["soc"]],
-            "psd": native["psd"],
-            "exp": ne + add["exp"] // 3,
-            "power": native["power"] + [float(specs[i].alpha) for i in by_kind["power"]],
-        }
+        self.m = r_new
+        # Keys the core knows; "psd" only when there are PSD cones.
+        self.native_cones = {k: v for k, v in lifted.items() if k != "psd" or v}
         # Lifted CSR pattern: original entries keep their order within a row; each
         # new row holds a single entry, so a stable sort by row gives canonical CSR.
         rows = np.concatenate([self.orig_rows[_rows_of(A_ip)], self.dir_rows])
@@ -508,6 +769,9 @@ class DirectConeLift:
         self.orig_pos = inv[:nnz]
         self.dir_pos = inv[nnz:]
         self.nnz = len(order)
+        self.nnz_orig = nnz
+
+    # --- NumPy (B, .) arrays -------------------------------------------------
 
     def A_values(self, A: np.ndarray) -> np.ndarray:
         """(B, nnz_orig) -> (B, nnz_lifted): new entries are -1."""
@@ -522,6 +786,16 @@ class DirectConeLift:
         out[:, self.orig_rows] = b
         return out
 
+    def rows(self, v: Optional[np.ndarray], v_x: Optional[np.ndarray], B: int) -> np.ndarray:
+        """(B, m_orig) values of the original rows and (B, k) of the direct-cone rows
+        (None = 0) -> (B, m_lifted)."""
+        out = np.zeros((B, self.m), dtype=np.float64)
+        if v is not None:
+            out[:, self.orig_rows] = np.asarray(v, dtype=np.float64).reshape(B, -1)
+        if v_x is not None:
+            out[:, self.dir_rows] = np.asarray(v_x, dtype=np.float64).reshape(B, -1)
+        return out
+
     def warm(self, kw: Dict[str, np.ndarray], z_x: Any) -> Dict[str, np.ndarray]:
         """Lift warm-start arrays; {} (cold start) if no direct-cone dual z_x is given."""
         if not kw:
@@ -531,12 +805,8 @@ class DirectConeLift:
         if z_x is None or np.size(z_x) == 0:
             return {}
         zx = np.broadcast_to(np.asarray(z_x, dtype=np.float64).reshape(-1, k), (B, k))
-        z = np.zeros((B, self.m))
-        s = np.zeros((B, self.m))
-        z[:, self.orig_rows] = kw["warm_z"]
-        s[:, self.orig_rows] = kw["warm_s"]
-        z[:, self.dir_rows] = zx
-        s[:, self.dir_rows] = kw["warm_x"][:, self.dir_cols]
+        z = self.rows(kw["warm_z"], zx, B)
+        s = self.rows(kw["warm_s"], kw["warm_x"][:, self.dir_cols], B)
         return {"warm_x": kw["warm_x"], "warm_z": z, "warm_s": s}
 
     def split(self, res: Dict[str, Any]) -> Dict[str, Any]:
@@ -548,6 +818,31 @@ class DirectConeLift:
         out["s"] = np.ascontiguousarray(s[:, self.orig_rows])
         out["z_x"] = np.ascontiguousarray(z[:, self.dir_rows])
         return out
+
+    def split_grads(self, g: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """VJP of the lifted problem -> gradients of the original A values and b."""
+        out = dict(g)
+        out["dA_values"] = np.ascontiguousarray(np.asarray(g["dA_values"])[:, self.orig_pos])
+        out["db"] = np.ascontiguousarray(np.asarray(g["db"])[:, self.orig_rows])
+        return out
+
+    # --- JAX arrays (differentiable: plain gathers and scatters) ---------------
+
+    def jax_A(self, A):
+        import jax.numpy as jnp
+
+        out = jnp.zeros(A.shape[:-1] + (self.nnz,), A.dtype)
+        return out.at[..., self.orig_pos].set(A).at[..., self.dir_pos].set(-1.0)
+
+    def jax_rows(self, v, v_x=None):
+        import jax.numpy as jnp
+
+        out = jnp.zeros(v.shape[:-1] + (self.m,), v.dtype).at[..., self.orig_rows].set(v)
+        return out if v_x is None else out.at[..., self.dir_rows].set(v_x)
+
+    def jax_split(self, z, s):
+        """Lifted (z, s) -> original z, s and z_x."""
+        return z[..., self.orig_rows], s[..., self.orig_rows], z[..., self.dir_rows]
 
 
 _NATIVE_IPM_KEYS = (

@@ -20,16 +20,18 @@ from ._devices import resolve_device
 from ._fields import check_int
 from ._problem import (
     DirectConeLift,
+    ValueMap,
     _as_cones,
     _as_settings,
     as_float_array,
+    check_b_infinities,
     check_cones_match,
-    check_csr_pattern,
     cones_to_native,
+    csr_with_map,
     settings_to_native,
-    symmetric_csr,
+    sort_csr_pattern,
+    symmetric_csr_with_map,
     symmetrize_values,
-    to_csr,
     transpose_permutation,
 )
 from ._types import (
@@ -117,7 +119,8 @@ def _warm_arrays(
     out = {}
     for key, dim in (("x", n), ("z", m), ("s", m)):
         shapes = [(dim,)] + ([(batch, dim)] if allow_batched else [])
-        arr = as_float_array(f"warm_start.{key}", getattr(warm_start, key), shapes=shapes)
+        # s = +inf on absent rows (b = +inf) of a previous solution; the solver checks it
+        arr = as_float_array(f"warm_start.{key}", getattr(warm_start, key), shapes=shapes, allow_inf=key == "s")
         if arr.ndim == 1:
             arr = np.broadcast_to(arr, (batch, dim))
         out[f"warm_{key}"] = np.ascontiguousarray(arr)
@@ -151,12 +154,7 @@ def _grad_state(settings: Settings, P, A, q, b, res) -> Optional[Dict[str, np.nd
     )
 
 
-def _require_grad_state(state, settings: Settings, what: str, lift=None):
-    if lift is not None:
-        raise NotImplementedError(
-            f"{what} is not supported for problems with direct cones (Cones.dir_cones); "
-            "write those constraints as rows of A instead."
-        )
+def _require_grad_state(state, settings: Settings, what: str):
     if not settings.enable_grad:
         raise RuntimeError(
             f"{what} needs settings.enable_grad = True (set it before solve(), then solve again)."
@@ -181,30 +179,56 @@ _VJP_KEYS = ("dq", "db", "dP_values", "dA_values")
 _JVP_KEYS = ("dx", "dz", "ds")
 
 
-def _native_vjp(holder, st, n: int, m: int, dx, dz, ds) -> Dict[str, np.ndarray]:
-    """VJP through the solve stored in the grad state ``st`` (B elements, B rows out)."""
+def _native_vjp(holder, st, n: int, m: int, maps, dx, dz, ds, lift=None, dz_x=None) -> Dict[str, np.ndarray]:
+    """VJP through the solve stored in the grad state ``st`` (B elements, B rows out).
+    ``maps`` (P, A ValueMaps) take dP / dA back to the caller's value order.
+    With direct cones (``lift``) the cotangents of z, s (m_orig rows) and z_x go to
+    the lifted rows and the gradients come back for the original A values and b."""
     B = st["q"].shape[0]
-    cot = (
-        _batched_arg("dx", dx, B, n),
-        _batched_arg("dz", np.zeros((B, m)) if dz is None else dz, B, m),
-        _batched_arg("ds", np.zeros((B, m)) if ds is None else ds, B, m),
-    )
+    dz = _batched_arg("dz", np.zeros((B, m)) if dz is None else dz, B, m)
+    ds = _batched_arg("ds", np.zeros((B, m)) if ds is None else ds, B, m)
+    if lift is not None:
+        k = len(lift.dir_rows)
+        dzx = None if dz_x is None else _batched_arg("dz_x", dz_x, B, k)
+        dz, ds = lift.rows(dz, dzx, B), lift.rows(ds, None, B)
+    elif dz_x is not None and np.size(dz_x):
+        raise ValueError("dz_x is only meaningful with direct cones (Cones.dir_cones).")
+    cot = (_batched_arg("dx", dx, B, n), dz, ds)
     out = holder.get().vjp(*(st[k] for k in _GRAD_STATE_KEYS), *cot)
-    return {k: np.asarray(out[k]) for k in _VJP_KEYS}
+    out = {k: np.asarray(out[k]) for k in _VJP_KEYS}
+    if lift is not None:
+        out = lift.split_grads(out)
+    out["dP_values"] = maps[0].adjoint(out["dP_values"])
+    out["dA_values"] = maps[1].adjoint(out["dA_values"])
+    return out
 
 
-def _native_jvp(holder, st, n: int, m: int, dP_values, dA_values, dq, db) -> Dict[str, np.ndarray]:
-    """JVP through the solve stored in ``st``; P / A tangents may be shared (1 row)."""
+def _native_jvp(holder, st, n: int, m: int, maps, dP_values, dA_values, dq, db, lift=None) -> Dict[str, np.ndarray]:
+    """JVP through the solve stored in ``st``; P / A tangents (in the caller's value
+    order, mapped by ``maps``) may be shared (1 row). With direct cones the tangents
+    of the original A values / b are lifted (the fixed -1 entries and the new rows
+    get no tangent) and ``dz_x`` is returned too."""
     B = st["q"].shape[0]
-    nP, nA = st["P"].shape[1], st["A"].shape[1]
+    nP, nA = maps[0].nnz_in, maps[1].nnz_in
+    dA = maps[1].forward(_batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, B, nA, allow_shared=True))
+    db = _batched_arg("db", np.zeros((B, m)) if db is None else db, B, m)
+    if lift is not None:
+        dA = lift.A_values(np.asarray(dA))
+        dA[:, lift.dir_pos] = 0.0
+        db = lift.b(db)
     tan = (
-        _batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, B, nP, allow_shared=True),
-        _batched_arg("dA_values", np.zeros(nA) if dA_values is None else dA_values, B, nA, allow_shared=True),
+        maps[0].forward(_batched_arg("dP_values", np.zeros(nP) if dP_values is None else dP_values, B, nP, allow_shared=True)),
+        dA,
         _batched_arg("dq", np.zeros((B, n)) if dq is None else dq, B, n),
-        _batched_arg("db", np.zeros((B, m)) if db is None else db, B, m),
+        db,
     )
     out = holder.get().jvp(*(st[k] for k in _GRAD_STATE_KEYS), *tan)
-    return {k: np.asarray(out[k]) for k in _JVP_KEYS}
+    out = {k: np.asarray(out[k]) for k in _JVP_KEYS}
+    if lift is not None:
+        out["dz_x"] = np.ascontiguousarray(out["dz"][:, lift.dir_rows])
+        out["dz"] = np.ascontiguousarray(out["dz"][:, lift.orig_rows])
+        out["ds"] = np.ascontiguousarray(out["ds"][:, lift.orig_rows])
+    return out
 
 
 def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
@@ -237,22 +261,32 @@ class Solver:
         b: Any,
         cones: Optional[Cones] = None,
         settings: Optional[Settings] = None,
+        *,
+        b_sparsity_pattern: Optional[Sequence[bool]] = None,
     ) -> None:
         t0 = time.perf_counter()
         self._settings = _as_settings(settings)
         self._cones = _as_cones(cones)
         q = as_float_array("q", q, shape=(None,), shape_hint=" (a 1-D vector of length n)")
-        b = as_float_array("b", b, shape=(None,), shape_hint=" (a 1-D vector of length m)")
+        b = as_float_array("b", b, shape=(None,), shape_hint=" (a 1-D vector of length m)", allow_inf=True)
         n, m = q.shape[0], b.shape[0]
+        # Moreau's PSD chordal-decomposition hint (it derives it from b here): checked, no effect.
+        if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
+            raise ValueError(
+                f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}."
+            )
         if n == 0:
             raise ValueError("q is empty: the problem needs at least one variable (n >= 1).")
         if A is None:
             if m:
                 raise TypeError("A is required when b is not empty.")
             A = np.zeros((0, n))
-        P_ip, P_ix, P_v = symmetric_csr(P, n)
-        A_ip, A_ix, A_v = to_csr("A", A, (m, n))
+        # Canonical CSR + the maps from the caller's value order (gradients go back by them).
+        P_ip, P_ix, P_v, P_map = symmetric_csr_with_map(P, n)
+        A_ip, A_ix, A_v, A_map = csr_with_map("A", A, (m, n))
+        self._maps = (P_map, A_map)
         check_cones_match(self._cones, m, f"b has length {m} (A has {m} rows)")
+        check_b_infinities(self._cones, b)
         lift, native_cones, m_nat, A_ip_nat, A_ix_nat = _lift(self._cones, n, m, A_ip, A_ix)
         self._lift = lift
         self._n, self._m = n, m
@@ -312,33 +346,43 @@ class Solver:
             z_x=np.array(res["z_x"][0], dtype=np.float64) if "z_x" in res else None,
         )
 
-    def backward(self, dx: Any, dz: Any = None, ds: Any = None) -> Dict[str, np.ndarray]:
+    def backward(self, dx: Any, dz: Any = None, ds: Any = None, dz_x: Any = None) -> Dict[str, np.ndarray]:
         """Gradients of a scalar loss through the last solve (vector-Jacobian product).
 
         ``dx`` (n,), ``dz`` (m,), ``ds`` (m,): the loss's gradients with respect to
-        the solution x, z, s (None means zero). Returns a dict with ``dq`` (n,),
+        the solution x, z, s (None means zero); ``dz_x`` (k,): with respect to the
+        direct-cone duals ``z_x`` (only with ``Cones.dir_cones``). Returns a dict with ``dq`` (n,),
         ``db`` (m,), ``dP_values`` (nnz_P,) and ``dA_values`` (nnz_A,); dP_values
         follows the full symmetric storage of P (both triangles), the two entries of
         a symmetric pair each getting half of the pair's total gradient.
 
+        dP_values / dA_values line up with the caller's stored values: ``P.data`` /
+        ``A.data`` for scipy CSR, CSC and COO input (unsorted indices, duplicates
+        and all: a duplicate gets the gradient of the summed entry); for other
+        formats and dense arrays, the row-major order of the stored (nonzero)
+        entries. If P was given as its upper triangle only, an upper entry u_ij
+        stands for both P_ij and P_ji and gets the sum of both gradients; if it
+        was the full matrix, each entry of a symmetric pair gets half the total.
+
         Needs ``settings.enable_grad = True`` and a prior solve(). If the last solve
         did not end Solved / AlmostSolved, every gradient is NaN.
         """
-        st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
-        out = _native_vjp(self._holder, st, self._n, self._m, dx, dz, ds)
+        st = _require_grad_state(self._grad, self._settings, "backward()")
+        out = _native_vjp(self._holder, st, self._n, self._m, self._maps, dx, dz, ds, self._lift, dz_x)
         return {k: v[0] for k, v in out.items()}
 
     def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
         """Directional derivative of the last solve's (x, z, s) (Jacobian-vector product).
 
-        Tangents (None means zero): ``dP_values`` (nnz_P,) in P's full symmetric
-        storage (a non-symmetric tangent is symmetrized: each entry of a symmetric
-        pair counts as the pair's average), ``dA_values`` (nnz_A,), ``dq`` (n,),
-        ``db`` (m,). Returns a dict with ``dx`` (n,), ``dz`` (m,), ``ds`` (m,).
-        Same requirements and NaN rule as backward().
+        Tangents (None means zero): ``dP_values`` and ``dA_values`` in the caller's
+        value order (as for backward(); a tangent of a full symmetric P is
+        symmetrized: each entry of a symmetric pair counts as the pair's
+        average), ``dq`` (n,),
+        ``db`` (m,). Returns a dict with ``dx`` (n,), ``dz`` (m,), ``ds`` (m,)
+        (and ``dz_x`` (k,) with direct cones). Same requirements and NaN rule as backward().
         """
-        st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
-        out = _native_jvp(self._holder, st, self._n, self._m, dP_values, dA_values, dq, db)
+        st = _require_grad_state(self._grad, self._settings, "jvp()")
+        out = _native_jvp(self._holder, st, self._n, self._m, self._maps, dP_values, dA_values, dq, db, self._lift)
         return {k: v[0] for k, v in out.items()}
 
     @property
@@ -376,7 +420,8 @@ class CompiledSolver:
 
     1. Construct with the CSR patterns (int arrays). P must be the FULL
        symmetric pattern (both triangles, structurally symmetric); column
-       indices sorted and unique within each row.
+       indices unique within each row (they need not be sorted: values and
+       gradients stay in the caller's order).
     2. ``setup(P_values, A_values)``: values of shape (nnz,) (shared by the batch)
        or (batch_size, nnz) (one row per problem).
     3. ``solve(qs, bs)``: shapes (batch_size, n) and (batch_size, m)
@@ -404,9 +449,13 @@ class CompiledSolver:
         m = check_int(ge=0)("m", m)
         self._settings = _as_settings(settings)
         self._cones = _as_cones(cones)
-        P_ip, P_ix = check_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
-        self._P_perm = transpose_permutation(n, P_ip, P_ix)
-        A_ip, A_ix = check_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        P_ip, P_ix, P_sort = sort_csr_pattern("P", P_row_offsets, P_col_indices, n, n)
+        A_ip, A_ix, A_sort = sort_csr_pattern("A", A_row_offsets, A_col_indices, m, n)
+        self._maps = (ValueMap.from_permutation(P_sort), ValueMap.from_permutation(A_sort))
+        # Caller position of the transpose of each caller entry of P.
+        inv = np.empty_like(P_sort)
+        inv[P_sort] = np.arange(len(P_sort))
+        self._P_perm = P_sort[transpose_permutation(n, P_ip, P_ix)][inv]
         check_cones_match(self._cones, m, f"m = {m}")
         lift, native_cones, m_nat, A_ip_nat, A_ix_nat = _lift(self._cones, n, m, A_ip, A_ix)
         self._lift = lift
@@ -449,8 +498,8 @@ class CompiledSolver:
         )
         P = P[None, :] if P.ndim == 1 else P
         A = A[None, :] if A.ndim == 1 else A
-        self._P_values = symmetrize_values("P_values", P, self._P_perm)
-        self._A_values = np.ascontiguousarray(A)
+        self._P_values = self._maps[0].forward(symmetrize_values("P_values", P, self._P_perm))
+        self._A_values = self._maps[1].forward(np.ascontiguousarray(A))
         if self._lift is not None:
             self._A_values = self._lift.A_values(self._A_values)
         self._setup_time = time.perf_counter() - t0
@@ -477,7 +526,8 @@ class CompiledSolver:
         b_shapes = [(B, m)] + ([(m,)] if B == 1 else [])
         hint = f" (settings.batch_size = {B})"
         q = as_float_array("qs", qs, shapes=q_shapes, shape_hint=hint).reshape(B, n)
-        b = as_float_array("bs", bs, shapes=b_shapes, shape_hint=hint).reshape(B, m)
+        b = as_float_array("bs", bs, shapes=b_shapes, shape_hint=hint, allow_inf=True).reshape(B, m)
+        check_b_infinities(self._cones, b, "bs")
         native = self._holder.get()
         kw = {}
         if warm_start is not None:
@@ -538,7 +588,7 @@ class CompiledSolver:
     def m(self) -> int:
         return self._m
 
-    def backward(self, dx: Any, dz: Any = None, ds: Any = None) -> Dict[str, np.ndarray]:
+    def backward(self, dx: Any, dz: Any = None, ds: Any = None, dz_x: Any = None) -> Dict[str, np.ndarray]:
         """Batched backward() (vector-Jacobian product) through the last solve().
 
         ``dx`` (B, n), ``dz`` (B, m), ``ds`` (B, m) (None means zero; 1-D allowed
@@ -548,16 +598,16 @@ class CompiledSolver:
         Elements whose status is not Solved / AlmostSolved get NaN.
         Needs ``settings.enable_grad = True`` and a prior solve().
         """
-        st = _require_grad_state(self._grad, self._settings, "backward()", self._lift)
-        return _native_vjp(self._holder, st, self._n, self._m, dx, dz, ds)
+        st = _require_grad_state(self._grad, self._settings, "backward()")
+        return _native_vjp(self._holder, st, self._n, self._m, self._maps, dx, dz, ds, self._lift, dz_x)
 
     def jvp(self, dP_values: Any = None, dA_values: Any = None, dq: Any = None, db: Any = None) -> Dict[str, np.ndarray]:
         """Batched jvp() through the last solve(): tangents ``dP_values`` /
         ``dA_values`` of shape (nnz,) (shared) or (B, nnz), ``dq`` (B, n), ``db``
         (B, m) (None means zero). Returns ``dx`` (B, n), ``dz`` (B, m), ``ds`` (B, m).
         """
-        st = _require_grad_state(self._grad, self._settings, "jvp()", self._lift)
-        return _native_jvp(self._holder, st, self._n, self._m, dP_values, dA_values, dq, db)
+        st = _require_grad_state(self._grad, self._settings, "jvp()")
+        return _native_jvp(self._holder, st, self._n, self._m, self._maps, dP_values, dA_values, dq, db, self._lift)
 
     @property
     def batch_size(self) -> int:

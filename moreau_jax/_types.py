@@ -133,9 +133,11 @@ class DirectConeSpec(Model):
     """A cone constraint applied directly to a subvector of ``x``:
     ``x[indices]`` in the cone ``kind``, without rows of ``A``.
 
-    Accepted so that code written for Moreau (and CVXPY 1.9's MOREAU
-    interface) constructs, but moreau-jax cannot *solve* with direct cones yet:
-    a solve with non-empty ``Cones.dir_cones`` raises ``NotImplementedError``.
+    Solved by lifting: every API rewrites ``x[indices] in K`` as slack rows
+    ``-x[indices] + s = 0, s in K`` (one stored entry per index); the duals come
+    back as ``Solution.z_x`` in spec order. Kinds ``nonneg``, ``soc``, ``exp``,
+    ``power`` (``alpha``), ``gen_power`` (``alphas``, ``dim2``); ``psd_triangle``
+    (``psd_k``) needs the PSD cone (``NotImplementedError`` without it).
     """
 
     _fields = {
@@ -288,7 +290,8 @@ class Cones(Model):
     Rows of ``A`` and ``b`` (and entries of ``s`` and ``z``) are laid out cone by
     cone in this order: zero cones, nonnegative cones, second-order cones (each
     of its own dimension), PSD cones (k (k + 1) / 2 rows each), exponential cones
-    (3 rows each), power cones (3 rows each, one alpha each).
+    (3 rows each), power cones (3 rows each, one alpha each), generalized power
+    cones (len(alphas) + dim2 rows each).
 
     Args (all keyword, all optional):
         num_zero_cones: rows constrained to ``s = 0`` (equalities ``Ax = b``).
@@ -300,8 +303,9 @@ class Cones(Model):
         psd_dims: side k of each PSD cone ``{svec(X) : X k x k PSD}``; its rows hold
             ``svec(X)``, the upper triangle column by column with off-diagonal
             entries times sqrt(2) (CVXPY's and Clarabel's convention).
-        gen_power_cone_params, dir_cones: accepted for compatibility with
-            Moreau; solving with them is not implemented yet (NotImplementedError).
+        gen_power_cone_params: ``(alphas, dim2)`` per generalized power cone
+            ``prod_i x_i^alphas_i >= ||y||``, ``x >= 0`` (alphas > 0 summing to 1).
+        dir_cones: direct cones on subvectors of x (see ``DirectConeSpec``).
         num_so_cones: legacy shortcut for ``so_cone_dims=[3] * num_so_cones``.
 
     All fields are validated on construction and on assignment.
@@ -390,7 +394,7 @@ class Cones(Model):
 # ---------------------------------------------------------------------------
 
 # direct_solve_method values: those that run here, and Moreau's GPU-only ones.
-_CPU_METHODS = ("auto", "qdldl", "faer", "faer-1t", "faer-nt")
+_CPU_METHODS = ("auto", "dense", "qdldl", "faer", "faer-1t", "faer-nt")
 _GPU_METHODS = ("cudss", "woodbury")
 _UNSUPPORTED_METHODS = ("riccati",)
 
@@ -404,11 +408,11 @@ def _check_direct_solve_method(name: str, v: Any) -> str:
         if not device_available("cuda"):
             raise ValueError(
                 f"{name}={s!r} needs a CUDA GPU backend, which this installation does not "
-                f"have. Use 'auto', 'qdldl' or 'faer' for the CPU solver."
+                f"have. Use 'auto', 'dense', 'qdldl' or 'faer' for the CPU solver."
             )
     if s in _UNSUPPORTED_METHODS:
         raise ValueError(
-            f"{name}={s!r} is not implemented in moreau-jax. Use 'auto', 'qdldl' or 'faer'."
+            f"{name}={s!r} is not implemented in moreau-jax. Use 'auto', 'dense', 'qdldl' or 'faer'."
         )
     return s
 
@@ -433,8 +437,10 @@ class IPMSettings(Model):
     ``tol_infeas_rel`` (all 1e-8), ``tol_ktratio`` (1e-6); the ``reduced_*``
     tolerances decide AlmostSolved / AlmostInfeasible when progress stalls.
     Algorithm: ``max_step_fraction`` (0.99), ``equilibrate_enable`` (True),
-    ``direct_solve_method`` ('auto' | 'qdldl' | 'faer'; 'faer-1t'/'faer-nt' are
-    accepted as 'faer'; GPU-only methods such as 'cudss' raise ValueError).
+    ``direct_solve_method`` ('auto' | 'dense' | 'qdldl' | 'faer'; 'auto' factors KKT
+    systems densely when n + m <= 12, or n + m <= 96 with a sparse factor at least
+    40% full, else with faer's sparse LDLᵀ;
+    'faer-1t'/'faer-nt' are accepted as 'faer'; GPU-only methods such as 'cudss' raise ValueError).
     moreau-jax extras (Clarabel's names): ``equilibrate_max_iter``,
     ``equilibrate_min_scaling``, ``equilibrate_max_scaling``,
     ``static_regularization_constant``, ``dynamic_regularization_eps``,

@@ -2,13 +2,16 @@
 //!
 //! `Family` holds what is shared by all solves: the validated pattern and the
 //! symbolic KKT factorization (ordering computed once).  `solve_batch` runs the
-//! elements on rayon threads, each thread reusing one `Workspace`.
+//! elements on rayon threads, each thread reusing one `Workspace`; workspaces
+//! go back to a pool in the `Family` after a call, so repeated calls (a training
+//! loop) allocate no KKT memory either.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::absent;
 use crate::error::SolverError;
 use crate::ipm::{self, ProblemValues, SolveResult, WarmStart, Workspace};
 use crate::kkt::KktSymbolic;
@@ -27,6 +30,35 @@ pub struct Family {
     pub setup_time: f64,
     /// Pattern and symbolic LU of the derivative system, built on first use.
     pub deriv: OnceLock<crate::derivatives::DerivSymbolic>,
+    /// Idle solve workspaces (for `symbolic`), reused across calls and threads.
+    pool: Mutex<Vec<Workspace>>,
+}
+
+/// A workspace borrowed from a family's pool; returned to it on drop.
+struct PooledWorkspace<'f> {
+    family: &'f Family,
+    ws: Option<Workspace>,
+}
+
+impl std::ops::Deref for PooledWorkspace<'_> {
+    type Target = Workspace;
+    fn deref(&self) -> &Workspace {
+        self.ws.as_ref().expect("workspace present until drop")
+    }
+}
+
+impl std::ops::DerefMut for PooledWorkspace<'_> {
+    fn deref_mut(&mut self) -> &mut Workspace {
+        self.ws.as_mut().expect("workspace present until drop")
+    }
+}
+
+impl Drop for PooledWorkspace<'_> {
+    fn drop(&mut self) {
+        if let Some(ws) = self.ws.take() {
+            self.family.pool.lock().unwrap_or_else(|e| e.into_inner()).push(ws);
+        }
+    }
 }
 
 /// Batched inputs.  P and A are either shared (one row) or one row per element.
@@ -54,14 +86,44 @@ impl Family {
             method,
             setup_time: start.elapsed().as_secs_f64(),
             deriv: OnceLock::new(),
+            pool: Mutex::new(Vec::new()),
         })
     }
 
-    /// Solve one element.  The sparse expansion of large second-order cones loses
+    /// An idle workspace from the pool, or a new one.
+    fn workspace(&self) -> PooledWorkspace<'_> {
+        let ws = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let ws = ws.unwrap_or_else(|| Workspace::new(&self.pattern, &self.symbolic));
+        PooledWorkspace { family: self, ws: Some(ws) }
+    }
+
+    /// Solve one element.  Absent rows (`b_i = +inf` on a nonnegative row) are
+    /// solved neutralized and reported with z_i = 0, s_i = +inf (`absent`).
+    pub fn solve_one(
+        &self,
+        settings: &Settings,
+        values: ProblemValues<'_>,
+        warm: Option<WarmStart<'_>>,
+        ws: &mut Workspace,
+    ) -> SolveResult {
+        let rows = absent::absent_rows_or_empty(&self.pattern.cones, values.b);
+        if rows.is_empty() {
+            return self.solve_finite(settings, values, warm, ws);
+        }
+        let (a, b) = absent::neutralize(&self.pattern, values.a, values.b, &rows);
+        let warm_zs = warm.map(|w| absent::neutral_point(w.z, w.s, &rows));
+        let warm = warm.zip(warm_zs.as_ref()).map(|(w, (z, s))| WarmStart { x: w.x, z, s });
+        let values = ProblemValues { p: values.p, a: &a, q: values.q, b: &b };
+        let mut res = self.solve_finite(settings, values, warm, ws);
+        absent::report(&mut res.z, &mut res.s, &rows);
+        res
+    }
+
+    /// Solve one element with finite b.  The sparse expansion of large second-order cones loses
     /// accuracy when the scaling is extreme (late iterations, diverging iterates
     /// of infeasible problems), so an inconclusive outcome is retried with dense
     /// H blocks, whose factorization is backward stable.
-    pub fn solve_one(
+    fn solve_finite(
         &self,
         settings: &Settings,
         values: ProblemValues<'_>,
@@ -123,7 +185,11 @@ impl Family {
         check_finite("P_values", v.p)?;
         check_finite("A_values", v.a)?;
         check_finite("q", v.q)?;
-        check_finite("b", v.b)?;
+        // b may hold +inf on nonnegative rows (absent bounds); other infinities are errors.
+        for k in 0..v.batch {
+            let what = if v.batch == 1 { "b".to_string() } else { format!("b of element {k}") };
+            absent::absent_rows(&self.pattern.cones, &v.b[k * m..(k + 1) * m], &what)?;
+        }
         for k in 0..v.p_rows {
             check_p_symmetric(&self.pattern, &v.p[k * np..(k + 1) * np])?;
         }
@@ -136,7 +202,13 @@ impl Family {
             }
             check_finite("warm start x", x)?;
             check_finite("warm start z", z)?;
-            check_finite("warm start s", s)?;
+            // s of a previous solution is +inf on absent rows
+            for k in 0..v.batch {
+                let r = k * m..(k + 1) * m;
+                if !absent::slack_ok(&self.pattern.cones, &s[r.clone()], &v.b[r]) {
+                    check_finite("warm start s", &s[k * m..(k + 1) * m])?;
+                }
+            }
         }
         Ok(())
     }
@@ -170,7 +242,7 @@ impl Family {
     pub fn solve_batch(&self, v: &BatchValues<'_>, settings: &Settings) -> Result<Vec<SolveResult>, SolverError> {
         self.validate(v)?;
         if v.batch <= 1 {
-            let mut ws = Workspace::new(&self.pattern, &self.symbolic);
+            let mut ws = self.workspace();
             return Ok((0..v.batch)
                 .map(|k| {
                     let (values, warm) = self.element(v, k);
@@ -182,7 +254,7 @@ impl Family {
             (0..v.batch)
                 .into_par_iter()
                 .map_init(
-                    || Workspace::new(&self.pattern, &self.symbolic),
+                    || self.workspace(),
                     |ws, k| {
                         let (values, warm) = self.element(v, k);
                         self.solve_one(settings, values, warm, ws)

@@ -20,6 +20,7 @@ use crate::linalg::{dot, norm_inf, CsrOps};
 use crate::problem::ProblemPattern;
 use crate::settings::Settings;
 use crate::status::SolverStatus;
+use crate::termination::{final_status, is_unconverged, Progress, Tolerances};
 
 /// Values of one problem of a family (P is the full symmetric value array).
 #[derive(Clone, Copy)]
@@ -56,83 +57,13 @@ pub struct SolveResult {
 pub struct Workspace {
     kkt: KktSystem,
     cones: Vec<(SupportedCone, Range<usize>)>,
+    /// H dz in `newton_step` (m), kept so that iterations allocate nothing.
+    hdz: Vec<f64>,
 }
 
 impl Workspace {
     pub fn new(pattern: &ProblemPattern, symbolic: &Arc<KktSymbolic>) -> Self {
-        Workspace { kkt: KktSystem::new(Arc::clone(symbolic)), cones: pattern.cones.build() }
-    }
-}
-
-/// Measures of the current iterate on the unscaled problem.
-#[derive(Clone, Copy, Debug, Default)]
-struct Progress {
-    pobj: f64,
-    dobj: f64,
-    res_primal: f64,
-    res_dual: f64,
-    gap_abs: f64,
-    gap_rel: f64,
-    ktratio: f64,
-    /// Primal infeasibility: b'z and ||A'z|| for the normalized z direction.
-    dot_bz: f64,
-    res_primal_inf: f64,
-    /// Dual infeasibility: q'x, ||Px|| and ||Ax + s|| for the normalized x direction.
-    dot_qx: f64,
-    res_dual_inf: f64,
-}
-
-struct Tolerances {
-    gap_abs: f64,
-    gap_rel: f64,
-    feas: f64,
-    infeas_abs: f64,
-    infeas_rel: f64,
-    ktratio: f64,
-}
-
-impl Progress {
-    fn is_solved(&self, t: &Tolerances) -> bool {
-        self.ktratio <= 1.0
-            && self.res_primal < t.feas
-            && self.res_dual < t.feas
-            && (self.gap_abs < t.gap_abs || self.gap_rel < t.gap_rel)
-    }
-    /// Certificates are only trusted once kappa/tau is large (tau -> 0).
-    fn is_primal_infeasible(&self, t: &Tolerances) -> bool {
-        self.ktratio > 1.0 / t.ktratio
-            && self.dot_bz < -t.infeas_abs
-            && self.res_primal_inf < -t.infeas_rel * self.dot_bz
-    }
-    fn is_dual_infeasible(&self, t: &Tolerances) -> bool {
-        self.ktratio > 1.0 / t.ktratio && self.dot_qx < -t.infeas_abs && self.res_dual_inf < -t.infeas_rel * self.dot_qx
-    }
-    /// True when the last step made the residuals worse in a way that further
-    /// iterations will not repair (Clarabel's rule): kappa/tau is negligible and
-    /// the previous gap had converged, or a residual jumped 100x out of tolerance.
-    fn went_backwards(&self, prev: &Progress, t: &Tolerances) -> bool {
-        let worse = self.res_dual > prev.res_dual || self.res_primal > prev.res_primal;
-        if !worse {
-            return false;
-        }
-        let stalled = self.ktratio < 100.0 * f64::EPSILON && (prev.gap_abs < t.gap_abs || prev.gap_rel < t.gap_rel);
-        let diverged = self.ktratio < 1.0
-            && ((self.res_dual > 100.0 * t.feas && self.res_dual > 100.0 * prev.res_dual)
-                || (self.res_primal > 100.0 * t.feas && self.res_primal > 100.0 * prev.res_primal));
-        stalled || diverged
-    }
-    /// Final status from the optimality / infeasibility tests, if any holds.
-    fn classify(&self, t: &Tolerances, reduced: bool) -> Option<SolverStatus> {
-        use SolverStatus::*;
-        if self.is_solved(t) {
-            Some(if reduced { AlmostSolved } else { Solved })
-        } else if self.is_primal_infeasible(t) {
-            Some(if reduced { AlmostPrimalInfeasible } else { PrimalInfeasible })
-        } else if self.is_dual_infeasible(t) {
-            Some(if reduced { AlmostDualInfeasible } else { DualInfeasible })
-        } else {
-            None
-        }
+        Workspace { kkt: KktSystem::new(Arc::clone(symbolic)), cones: pattern.cones.build(), hdz: vec![0.0; pattern.m] }
     }
 }
 
@@ -352,6 +283,9 @@ pub fn solve(
     // The iterate before the last step and its progress, to undo a bad last step.
     let mut prev_iterate = Direction::zeros(n, m);
     let mut prev_progress: Option<Progress> = None;
+    // The iterate of least merit seen, returned when the solve fails (termination.rs).
+    let mut best_iterate = Direction::zeros(n, m);
+    let mut best_progress: Option<Progress> = None;
     let mut last_alpha = 0.0;
 
     if settings.verbose {
@@ -390,13 +324,24 @@ pub fn solve(
             break;
         }
         if let Some(prev) = prev_progress.as_ref() {
-            if progress.went_backwards(prev, &tol) {
-                tracing::debug!(iter, "residuals went backwards: undoing the last step");
+            if progress.went_backwards(prev, &tol, iter) {
+                tracing::debug!(iter, ?scaling, "residuals went backwards: undoing the last step");
                 st.restore_iterate(&prev_iterate);
-                progress = prev.clone();
+                progress = *prev;
+                if !symmetric && scaling == ScalingStrategy::PrimalDual {
+                    // As Clarabel: with non-symmetric cones, retry from the
+                    // previous point with the dual scaling before giving up.
+                    scaling = ScalingStrategy::Dual;
+                    retrying_with_dual = true;
+                    continue;
+                }
                 status = SolverStatus::InsufficientProgress;
                 break;
             }
+        }
+        if best_progress.is_none_or(|b| progress.merit(&tol) < b.merit(&tol)) {
+            st.save_iterate(&mut best_iterate);
+            best_progress = Some(progress);
         }
         if iter >= settings.max_iter {
             status = SolverStatus::MaxIterations;
@@ -500,7 +445,7 @@ pub fn solve(
         // Take the step.
         retrying_with_dual = false;
         st.save_iterate(&mut prev_iterate);
-        prev_progress = Some(progress.clone());
+        prev_progress = Some(progress);
         for j in 0..n {
             st.x[j] += alpha * dir.x[j];
         }
@@ -514,13 +459,19 @@ pub fn solve(
         iter += 1;
     }
 
-    // Failed runs that still meet the reduced tolerances are "Almost" answers.
-    if matches!(status, SolverStatus::InsufficientProgress | SolverStatus::NumericalError) {
+    // Failed runs return their best iterate, Almost* if it meets the reduced
+    // tolerances (termination::final_status).
+    if is_unconverged(status) {
+        // (Measured again: a failed start never measured its point.)
         let (_, xpx) = st.residuals(&mut rx, &mut rz, &mut px);
         progress = st.progress(&rx, &rz, &px, xpx);
-        if let Some(s) = progress.classify(&reduced, true) {
-            status = s;
+        let (s, use_best) = final_status(status, &progress, best_progress.as_ref(), &tol, &reduced);
+        if use_best {
+            tracing::debug!(iter, ?status, "returning the best iterate seen");
+            st.restore_iterate(&best_iterate);
+            progress = best_progress.expect("best iterate");
         }
+        status = s;
     }
     if status == SolverStatus::Solved && settings.polish_enable {
         let polished = polish(&mut st, ws, &ksettings, &tol, &mut rx, &mut rz, &mut px);
@@ -678,7 +629,7 @@ fn shift_into_cones(st: &mut State<'_>, ws: &Workspace, shift: Shift) {
         let (z, s) = (&mut st.z[r.clone()], &mut st.s[r.clone()]);
         match cone {
             SupportedCone::Zero(_) => s.iter_mut().for_each(|v| *v = 0.0),
-            SupportedCone::Exponential(_) | SupportedCone::Power(_) => {
+            SupportedCone::Exponential(_) | SupportedCone::Power(_) | SupportedCone::GenPower(_) => {
                 // Non-symmetric cones: keep a warm point only if strictly inside.
                 let zeros = vec![0.0; cone.dim()];
                 if !cone.compute_barrier(z, s, &zeros, &zeros, 0.0).is_finite() {
@@ -758,12 +709,10 @@ fn newton_step(
         out.z[i] = z2[i] + dtau * z1[i];
     }
     // ds = -offset - H dz
-    let offset = std::mem::take(&mut out.s);
-    let mut hdz = vec![0.0; m];
+    let hdz = &mut ws.hdz;
     for (cone, r) in ws.cones.iter() {
         cone.mul_hs(&mut hdz[r.clone()], &out.z[r.clone()]);
     }
-    out.s = offset;
     for i in 0..m {
         out.s[i] = -out.s[i] - hdz[i];
     }

@@ -18,6 +18,10 @@
 //! depend only on the sparsity of P, A and the cones: `KktSymbolic` computes them
 //! once and is shared (read-only) by every solve of the family, also across the
 //! threads of a batch.  Each solve owns a `KktSystem` with the numeric values.
+//!
+//! Small systems (or `direct_solve_method = "dense"`) are factored by the dense LDLᵀ
+//! of `kkt_dense.rs` instead: same assembled values, same regularization and
+//! refinement, only the factorization differs (no ordering, no symbolic analysis).
 
 use std::sync::Arc;
 
@@ -32,6 +36,7 @@ use faer::{Conj, MatMut, Par, Side, Spec};
 
 use crate::cones::Cone;
 use crate::error::SolverError;
+use crate::kkt_dense::DenseLdlt;
 use crate::problem::ProblemPattern;
 use crate::settings::DirectSolveMethod;
 
@@ -64,21 +69,48 @@ pub struct KktSymbolic {
     extra_diag: Vec<(usize, f64)>,
     /// Per cone: H goes in sparse expanded form.
     expanded: Vec<bool>,
-    factor: SymbolicCholesky<usize>,
+    /// Symbolic sparse factorization; None on the dense path.
+    factor: Option<SymbolicCholesky<usize>>,
+    /// Dense path: the AMD elimination order the sparse factor would use.
+    dense_order: Option<Vec<usize>>,
     /// +1 for the x block, -1 for the z block (dynamic regularization signs).
     signs: Vec<i8>,
 }
 
 impl KktSymbolic {
     /// `expand`: put the H block of expandable cones (large SOCs) in sparse
-    /// expanded form; otherwise every H block is dense.
+    /// expanded form; otherwise every H block is dense.  `method` "auto" picks the
+    /// dense factorization for small systems (see `kkt_dense::prefer_dense`).
     pub fn new(
         pattern: &ProblemPattern,
         cones: &[(impl Cone, std::ops::Range<usize>)],
         method: DirectSolveMethod,
         expand: bool,
     ) -> Result<Self, SolverError> {
+        if method != DirectSolveMethod::Auto {
+            return Self::build(pattern, cones, method, expand);
+        }
+        let dim = pattern.n + pattern.m;
+        if crate::kkt_dense::prefer_dense(dim, None) {
+            return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
+        }
+        let sparse = Self::build(pattern, cones, method, expand)?;
+        if crate::kkt_dense::prefer_dense(dim, Some(sparse.factor_nnz())) {
+            return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
+        }
+        Ok(sparse)
+    }
+
+    fn build(
+        pattern: &ProblemPattern,
+        cones: &[(impl Cone, std::ops::Range<usize>)],
+        method: DirectSolveMethod,
+        expand: bool,
+    ) -> Result<Self, SolverError> {
         let (n, m) = (pattern.n, pattern.m);
+        let dense = method == DirectSolveMethod::Dense;
+        // a dense factor gains nothing from the sparse SOC expansion
+        let expand = expand && !dense;
         let expanded: Vec<bool> = cones.iter().map(|(c, _)| expand && c.hs_is_expandable()).collect();
         let n_expanded = expanded.iter().filter(|&&e| e).count();
         let dim = n + m + 2 * n_expanded;
@@ -180,19 +212,41 @@ impl KktSymbolic {
             }
         }
         let threshold = match method {
-            DirectSolveMethod::Auto => SupernodalThreshold::AUTO,
             DirectSolveMethod::Qdldl => SupernodalThreshold::FORCE_SIMPLICIAL,
             DirectSolveMethod::Faer => SupernodalThreshold::FORCE_SUPERNODAL,
+            DirectSolveMethod::Auto | DirectSolveMethod::Dense => SupernodalThreshold::AUTO,
         };
         let symbolic = SymbolicSparseColMatRef::new_checked(dim, dim, &col_ptr, None, &row_idx);
-        let factor = factorize_symbolic_cholesky(
+        let sparse = factorize_symbolic_cholesky(
             symbolic,
             Side::Upper,
             SymmetricOrdering::Amd,
             CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
         )
         .map_err(|e| SolverError::Internal(format!("symbolic factorization failed: {e:?}")))?;
-        Ok(KktSymbolic { n, m, dim, col_ptr, row_idx, p_map, a_map, diag, hs_map, extra_diag, expanded, factor, signs })
+        // the dense path keeps only the elimination order
+        let (factor, dense_order) = if dense {
+            let order = sparse.perm().map(|p| p.arrays().0.to_vec());
+            (None, Some(order.unwrap_or_else(|| (0..dim).collect())))
+        } else {
+            (Some(sparse), None)
+        };
+        Ok(KktSymbolic {
+            n,
+            m,
+            dim,
+            col_ptr,
+            row_idx,
+            p_map,
+            a_map,
+            diag,
+            hs_map,
+            extra_diag,
+            expanded,
+            factor,
+            dense_order,
+            signs,
+        })
     }
 
     /// True if some cone's H block is in sparse expanded form.
@@ -206,7 +260,50 @@ impl KktSymbolic {
 
     /// Nonzeros of the L factor (a measure of factorization cost).
     pub fn factor_nnz(&self) -> usize {
-        self.factor.len_val()
+        match &self.factor {
+            Some(f) => f.len_val(),
+            None => self.dim * (self.dim - 1) / 2,
+        }
+    }
+
+    /// True if the KKT system is factored densely.
+    pub fn is_dense(&self) -> bool {
+        self.factor.is_none()
+    }
+}
+
+/// The numeric factorization: sparse (faer, AMD order) or dense (natural order).
+enum Factor {
+    Sparse { l_values: Vec<f64>, mem: MemBuffer },
+    Dense(DenseLdlt),
+}
+
+/// Static regularization of x columns with curvature is this fraction of P_jj ...
+const CURVATURE_REG_RATIO: f64 = 1e-2;
+/// ... but at least this fraction of the regular eps.
+const CURVATURE_REG_FLOOR: f64 = 1e-4;
+
+/// Static regularization of an x column, given the regular `eps` and the column's
+/// `curvature` (P_jj when P's column j is that entry alone, else 0).
+///
+/// The regularization eps makes K quasi-definite, which bounds every x pivot of
+/// the LDL^T away from zero.  A column whose only P entry is P_jj > 0 needs no
+/// such help: in exact arithmetic its pivot is at least P_jj + eps_j in any
+/// elimination order (the pivot is the Schur complement of a leading block onto
+/// x_j; eliminating z rows adds A'H^{-1}A >= 0 to P + diag(eps), which only raises
+/// it).  There eps would only perturb K: where equilibration leaves P_jj far
+/// below eps (BOYD1: columns with 1e9 entries in A get P~_jj ~ 1e-10 < 1e-8),
+/// refinement against the unregularized K contracts the error by only
+/// eps / (P_jj + eps) ~ 0.99 per round, stalls, and the Newton directions miss
+/// the dual residual (it stalled at 5e-4 while mu -> 0).  So such a column gets
+/// eps_j = 1e-2 P_jj (refinement gains 100x per round), clamped to
+/// [1e-4 eps, eps] so that pivots stay well above the dynamic regularization's
+/// threshold and well-scaled columns (P_jj >= 100 eps) keep eps.
+fn static_reg_of_column(eps: f64, curvature: f64) -> f64 {
+    if curvature > 0.0 {
+        (CURVATURE_REG_RATIO * curvature).clamp(CURVATURE_REG_FLOOR * eps, eps)
+    } else {
+        eps
     }
 }
 
@@ -215,11 +312,13 @@ pub struct KktSystem {
     symbolic: Arc<KktSymbolic>,
     /// KKT values including the static regularization.
     values: Vec<f64>,
-    l_values: Vec<f64>,
-    mem: MemBuffer,
-    /// Static regularization currently on the diagonal (+eps where the pivot
-    /// sign is +1, -eps where it is -1).
-    static_reg: f64,
+    factor: Factor,
+    /// Static regularization currently on each diagonal entry (its magnitude:
+    /// added where the pivot sign is +1, subtracted where it is -1).
+    static_reg: Vec<f64>,
+    /// Per x column: P_jj where P's column j has no other nonzero, else 0
+    /// (see `static_reg_of_column`).
+    curvature: Vec<f64>,
     reg_delta: f64,
     reg_eps: f64,
     refine: bool,
@@ -249,16 +348,28 @@ pub struct KktSettings {
 impl KktSystem {
     pub fn new(symbolic: Arc<KktSymbolic>) -> Self {
         let dim = symbolic.dim;
-        let params: Spec<LdltParams, f64> = Default::default();
-        let req = StackReq::any_of(&[
-            symbolic.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
-            symbolic.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
-        ]);
+        let factor = match &symbolic.factor {
+            Some(f) => {
+                let params: Spec<LdltParams, f64> = Default::default();
+                let req = StackReq::any_of(&[
+                    f.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
+                    f.solve_in_place_scratch::<f64>(1, Par::Seq),
+                ]);
+                Factor::Sparse { l_values: vec![0.0; f.len_val()], mem: MemBuffer::new(req) }
+            }
+            None => Factor::Dense(DenseLdlt::new(
+                dim,
+                &symbolic.col_ptr,
+                &symbolic.row_idx,
+                symbolic.dense_order.as_deref(),
+                &symbolic.signs,
+            )),
+        };
         KktSystem {
             values: vec![0.0; symbolic.nnz()],
-            l_values: vec![0.0; symbolic.factor.len_val()],
-            mem: MemBuffer::new(req),
-            static_reg: 0.0,
+            factor,
+            static_reg: vec![0.0; dim],
+            curvature: vec![0.0; symbolic.n],
             reg_delta: 0.0,
             reg_eps: 0.0,
             refine: true,
@@ -278,9 +389,23 @@ impl KktSystem {
         for v in self.values.iter_mut() {
             *v = 0.0;
         }
-        self.static_reg = 0.0;
+        self.static_reg.fill(0.0);
         for &(pos, k) in &s.p_map {
             self.values[pos] = p_values[k];
+        }
+        // Columns of P that are their diagonal entry alone.
+        let n = s.n;
+        for j in 0..n {
+            self.curvature[j] = self.values[s.diag[j]].max(0.0);
+        }
+        for c in 0..n {
+            for k in s.col_ptr[c]..s.col_ptr[c + 1] {
+                let r = s.row_idx[k];
+                if r < n && r != c && self.values[k] != 0.0 {
+                    self.curvature[r] = 0.0;
+                    self.curvature[c] = 0.0;
+                }
+            }
         }
         for (k, &pos) in s.a_map.iter().enumerate() {
             self.values[pos] = a_values[k];
@@ -320,9 +445,9 @@ impl KktSystem {
         // Remove the old static regularization from the x block (the z block and
         // the extra columns were just overwritten), then add the new one.
         for j in 0..n {
-            self.values[s.diag[j]] -= self.static_reg;
+            self.values[s.diag[j]] -= self.static_reg[j];
         }
-        self.static_reg = 0.0;
+        self.static_reg.fill(0.0);
         let max_diag = s.diag.iter().map(|&p| self.values[p].abs()).fold(0.0, f64::max);
         let eps = settings.static_reg_constant + settings.static_reg_proportional * max_diag;
         self.reg_delta = settings.dynamic_reg_delta;
@@ -350,14 +475,15 @@ impl KktSystem {
         false
     }
 
-    /// Replace the static regularization: eps times the expected pivot sign.
+    /// Replace the static regularization: eps (less on some x columns, see
+    /// `static_reg_of_column`) times the expected pivot sign.
     fn set_static_reg(&mut self, eps: f64) {
         let s = &self.symbolic;
-        let delta = eps - self.static_reg;
-        for (&pos, &sign) in s.diag.iter().zip(&s.signs) {
-            self.values[pos] += f64::from(sign) * delta;
+        for (j, (&pos, &sign)) in s.diag.iter().zip(&s.signs).enumerate() {
+            let new = if j < s.n { static_reg_of_column(eps, self.curvature[j]) } else { eps };
+            self.values[pos] += f64::from(sign) * (new - self.static_reg[j]);
+            self.static_reg[j] = new;
         }
-        self.static_reg = eps;
     }
 
     /// Factor the KKT system of the equality-constrained QP used by polishing:
@@ -393,33 +519,37 @@ impl KktSystem {
     fn factor(&mut self) -> bool {
         let s = &self.symbolic;
         let dim = s.dim;
-        let mat = SparseColMatRef::new(
-            SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
-            &self.values,
-        );
-        let reg = LdltRegularization {
-            dynamic_regularization_signs: Some(&s.signs),
-            dynamic_regularization_delta: self.reg_delta,
-            dynamic_regularization_epsilon: self.reg_eps,
+        let ok = match (&mut self.factor, &s.factor) {
+            (Factor::Dense(f), _) => f.factor(&self.values, self.reg_delta, self.reg_eps),
+            (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
+                let mat = SparseColMatRef::new(
+                    SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
+                    &self.values,
+                );
+                let reg = LdltRegularization {
+                    dynamic_regularization_signs: Some(&s.signs),
+                    dynamic_regularization_delta: self.reg_delta,
+                    dynamic_regularization_epsilon: self.reg_eps,
+                };
+                let result = symbolic.factorize_numeric_ldlt(
+                    l_values,
+                    mat,
+                    Side::Upper,
+                    reg,
+                    Par::Seq,
+                    MemStack::new(mem),
+                    Default::default(),
+                );
+                if let Err(e) = &result {
+                    tracing::debug!(error = ?e, "faer LDLT error");
+                }
+                result.is_ok() && l_values.iter().all(|v| v.is_finite())
+            }
+            (Factor::Sparse { .. }, None) => unreachable!("sparse factor without a symbolic factorization"),
         };
-        let stack = MemStack::new(&mut self.mem);
-        let result = s.factor.factorize_numeric_ldlt(
-            &mut self.l_values,
-            mat,
-            Side::Upper,
-            reg,
-            Par::Seq,
-            stack,
-            Default::default(),
-        );
-        let faer_ok = result.is_ok();
-        if let Err(e) = &result {
-            tracing::debug!(error = ?e, "faer LDLT error");
-        }
-        let ok = faer_ok && self.l_values.iter().all(|v| v.is_finite());
         if !ok {
             tracing::debug!(
-                faer_ok,
+                dense = s.is_dense(),
                 values_finite = self.values.iter().all(|v| v.is_finite()),
                 max_abs_value = self.values.iter().fold(0.0f64, |a, v| a.max(v.abs())),
                 "LDLT factorization failed"
@@ -430,10 +560,16 @@ impl KktSystem {
 
     fn solve_factored(&mut self, x: &mut [f64]) {
         let s = &self.symbolic;
-        let ldlt = LdltRef::new(&s.factor, &self.l_values);
-        let len = x.len();
-        let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
-        ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+        match (&mut self.factor, &s.factor) {
+            (Factor::Dense(f), _) => f.solve_in_place(x),
+            (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
+                let ldlt = LdltRef::new(symbolic, l_values);
+                let len = x.len();
+                let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
+                ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(mem));
+            }
+            (Factor::Sparse { .. }, None) => unreachable!("sparse factor without a symbolic factorization"),
+        }
     }
 
     /// y = K x with the unregularized K (true P, A and -H).
@@ -453,7 +589,7 @@ impl KktSystem {
             }
         }
         for (j, &sign) in s.signs.iter().enumerate() {
-            y[j] -= f64::from(sign) * self.static_reg * x[j];
+            y[j] -= f64::from(sign) * self.static_reg[j] * x[j];
         }
     }
 
@@ -473,7 +609,9 @@ impl KktSystem {
             // cone blocks near convergence, e.g. PSD) can solve to NaN or to garbage
             // that refinement cannot repair: refactor with more static regularization
             // (refinement against the unregularized K recovers the accuracy) and solve again.
-            let eps = (100.0 * self.static_reg).max(settings.static_reg_constant);
+            // (the regular eps is the largest entry: curvature columns only get less)
+            let current = self.static_reg.iter().fold(0.0f64, |a, &v| a.max(v));
+            let eps = (100.0 * current).max(settings.static_reg_constant);
             tracing::debug!(eps, residual, "KKT solve failed; refactoring with more static regularization");
             if self.factor_with_retries(eps) {
                 self.solve_full(&b, &mut sol, settings);
@@ -535,5 +673,88 @@ impl KktSystem {
         self.work_sol = corr;
         self.work_rhs = tmp;
         norm_e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cones::ScalingStrategy;
+    use crate::problem::{ConeSpec, CsrPattern};
+
+    fn settings() -> KktSettings {
+        KktSettings {
+            static_reg_constant: 1e-8,
+            static_reg_proportional: f64::EPSILON * f64::EPSILON,
+            dynamic_reg_eps: 1e-13,
+            dynamic_reg_delta: 2e-7,
+            refine_enable: true,
+            refine_reltol: 1e-13,
+            refine_abstol: 1e-12,
+            refine_max_iter: 10,
+            refine_stop_ratio: 2.0,
+        }
+    }
+
+    /// BOYD1 in miniature: a diagonal P whose (equilibrated) entries lie far below
+    /// the regularization eps = 1e-8, one dense equality row, and bounds x >= l
+    /// that are inactive (H = s/z = 1e12, so they add only 1e-12 to the x pivots).
+    /// With eps on those columns refinement gains only eps / (P_jj + eps) ~ 0.99 per
+    /// round and stops far from the solution; with eps_j = 1e-2 P_jj it converges.
+    #[test]
+    fn refinement_converges_where_p_is_far_below_eps() {
+        let n = 4;
+        let diag = |k: usize| CsrPattern { nrows: k, ncols: n, indptr: (0..=k).collect(), indices: (0..k).collect() };
+        let p = diag(n);
+        let mut a = CsrPattern { nrows: 1 + n, ncols: n, indptr: vec![0, n], indices: (0..n).collect() };
+        for j in 0..n {
+            a.indptr.push(n + j + 1);
+            a.indices.push(j);
+        }
+        let pattern =
+            ProblemPattern::new(p, a, ConeSpec { zero: 1, nonneg: n, ..Default::default() }).unwrap();
+        let mut cones = pattern.cones.build();
+        for (cone, r) in cones.iter_mut() {
+            let s = vec![1.0; r.len()];
+            let z = vec![1e-12; r.len()];
+            assert!(cone.update_scaling(&s, &z, 1.0, ScalingStrategy::PrimalDual));
+        }
+        let sym = Arc::new(KktSymbolic::new(&pattern, &cones, DirectSolveMethod::Auto, false).unwrap());
+        let p_values = [1e-10, 3e-10, 2e-9, 1.0];
+        let a_values = [1.0, 0.5, -0.7, 0.3, -1.0, -1.0, -1.0, -1.0];
+        let m = 1 + n;
+        let rhs: Vec<f64> = (0..n + m).map(|i| 1.0 + 0.1 * i as f64).collect();
+        // Relative residual of the refined solve; `uniform`: eps on every column.
+        let solve = |uniform: bool| -> (f64, KktSystem) {
+            let mut kkt = KktSystem::new(Arc::clone(&sym));
+            kkt.set_data(&p_values, &a_values);
+            if uniform {
+                kkt.curvature.fill(0.0);
+            }
+            assert!(kkt.update_and_factor(&cones, &settings()));
+            let mut x = vec![0.0; n + m];
+            kkt.solve(&rhs, &mut x, &settings());
+            let mut kx = vec![0.0; n + m];
+            kkt.mul_unregularized(&mut kx, &x);
+            let res = rhs.iter().zip(&kx).map(|(b, y)| (b - y).abs()).fold(0.0, f64::max);
+            let scale = x.iter().chain(&rhs).fold(0.0f64, |acc, v| acc.max(v.abs()));
+            (res / scale, kkt)
+        };
+        let (res, kkt) = solve(false);
+        // The well-scaled column keeps eps; the others get 1e-2 P_jj.
+        assert!((kkt.static_reg[3] - 1e-8).abs() < 1e-15);
+        assert!((kkt.static_reg[0] - 1e-12).abs() < 1e-20);
+        assert!(res < 1e-14, "relative KKT residual {res:e}");
+        let (res_uniform, _) = solve(true);
+        assert!(res_uniform > 1e3 * res, "uniform eps: {res_uniform:e} vs {res:e}");
+    }
+
+    #[test]
+    fn column_regularization_rule() {
+        let eps = 1e-8;
+        assert_eq!(static_reg_of_column(eps, 0.0), eps); // no curvature: regular eps
+        assert_eq!(static_reg_of_column(eps, 1.0), eps); // well scaled: unchanged
+        assert!((static_reg_of_column(eps, 1e-9) - 1e-11).abs() < 1e-24);
+        assert_eq!(static_reg_of_column(eps, 1e-20), 1e-4 * eps); // floor
     }
 }

@@ -3,15 +3,18 @@
 //! Solves `min 1/2 x'Px + q'x  s.t.  Ax + s = b, s in K` for K a product of zero,
 //! nonnegative, second-order, exponential and power cones.  Module map:
 //! - `problem`: CSR patterns, cone layout, validation;
+//! - `absent`: `b_i = +inf` on a nonnegative row (an absent bound);
 //! - `cones`: per-cone barrier, scaling and step-length operations;
 //! - `equilibrate`: Ruiz scaling of the data;
 //! - `kkt`: the quasi-definite KKT system and its faer LDL^T factorization;
 //! - `ipm`: the predictor-corrector loop on the homogeneous embedding;
+//! - `termination`: convergence, progress and best-iterate rules of that loop;
 //! - `derivatives`: JVP/VJP of the solution map (residual map, cone projections);
 //! - `batch`: a problem family (shared symbolic analysis) and parallel batches;
 //! - `xla`: the XLA FFI custom calls (C++ handlers in ffi/, pattern registry);
 //! - `python` (feature "python"): the pyo3 extension module.
 
+pub mod absent;
 pub mod batch;
 pub mod cones;
 pub mod derivatives;
@@ -19,10 +22,12 @@ pub mod equilibrate;
 pub mod error;
 pub mod ipm;
 pub mod kkt;
+pub mod kkt_dense;
 pub mod linalg;
 pub mod problem;
 pub mod settings;
 pub mod status;
+mod termination;
 pub mod xla;
 
 #[cfg(feature = "python")]

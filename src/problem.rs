@@ -4,13 +4,14 @@
 //! CSR patterns of P and A, the cones).  Values (P, A, q, b) change per solve.
 
 use crate::cones::{
-    svec_dim, Cone, ExponentialCone, NonnegativeCone, PowerCone, PsdTriangleCone, SecondOrderCone, SupportedCone,
+    svec_dim, Cone, ExponentialCone, GenPowerCone, NonnegativeCone, PowerCone, PsdTriangleCone, SecondOrderCone,
+    SupportedCone,
     ZeroCone,
 };
 use crate::error::SolverError;
 
 /// Cone layout of the rows of A: zero, nonnegative, second-order, PSD (svec of
-/// each k x k matrix, `psd` holds the sides k), exponential, power.
+/// each k x k matrix, `psd` holds the sides k), exponential, power, generalized power.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConeSpec {
     pub zero: usize,
@@ -19,6 +20,8 @@ pub struct ConeSpec {
     pub psd: Vec<usize>,
     pub exp: usize,
     pub power: Vec<f64>,
+    /// Generalized power cones (alphas, dim2): rows (x in R^len(alphas), y in R^dim2).
+    pub gen_power: Vec<(Vec<f64>, usize)>,
 }
 
 impl ConeSpec {
@@ -26,10 +29,12 @@ impl ConeSpec {
         self.zero + self.nonneg + self.soc.iter().sum::<usize>()
             + self.psd.iter().map(|&k| svec_dim(k)).sum::<usize>()
             + 3 * self.exp + 3 * self.power.len()
+            + self.gen_power.iter().map(|(a, d2)| a.len() + d2).sum::<usize>()
     }
 
     pub fn degree(&self) -> usize {
         self.nonneg + self.soc.len() + self.psd.iter().sum::<usize>() + 3 * self.exp + 3 * self.power.len()
+            + self.gen_power.iter().map(|(a, _)| a.len() + 1).sum::<usize>()
     }
 
     pub fn validate(&self, m: usize) -> Result<(), SolverError> {
@@ -46,16 +51,36 @@ impl ConeSpec {
         if let Some((i, a)) = self.power.iter().enumerate().find(|(_, a)| !(**a > 0.0 && **a < 1.0)) {
             return Err(SolverError::Cones(format!("power cone {i} has alpha = {a}; alpha must be in (0, 1)")));
         }
+        for (i, (alphas, dim2)) in self.gen_power.iter().enumerate() {
+            if alphas.is_empty() || *dim2 < 1 {
+                return Err(SolverError::Cones(format!(
+                    "generalized power cone {i} has {} alphas and dim2 = {dim2}; it needs at least one alpha and dim2 >= 1",
+                    alphas.len()
+                )));
+            }
+            if let Some((j, a)) = alphas.iter().enumerate().find(|(_, a)| !(a.is_finite() && **a > 0.0)) {
+                return Err(SolverError::Cones(format!(
+                    "generalized power cone {i} has alphas[{j}] = {a}; every alpha must be finite and > 0"
+                )));
+            }
+            let total: f64 = alphas.iter().sum();
+            if (total - 1.0).abs() > 1e-8 * alphas.len() as f64 {
+                return Err(SolverError::Cones(format!(
+                    "generalized power cone {i} has alphas summing to {total}; they must sum to 1"
+                )));
+            }
+        }
         let rows = self.num_rows();
         if rows != m {
             return Err(SolverError::Cones(format!(
-                "cone sizes add up to {rows} rows (zero {}, nonneg {}, soc {:?}, psd sides {:?}, exp 3x{}, power 3x{}) but A has m = {m} rows",
+                "cone sizes add up to {rows} rows (zero {}, nonneg {}, soc {:?}, psd sides {:?}, exp 3x{}, power 3x{}, gen power {:?}) but A has m = {m} rows",
                 self.zero,
                 self.nonneg,
                 self.soc,
                 self.psd,
                 self.exp,
-                self.power.len()
+                self.power.len(),
+                self.gen_power.iter().map(|(a, d2)| a.len() + d2).collect::<Vec<_>>()
             )));
         }
         Ok(())
@@ -87,6 +112,9 @@ impl ConeSpec {
         }
         for &a in &self.power {
             push(SupportedCone::Power(PowerCone::new(a)));
+        }
+        for (alphas, dim2) in &self.gen_power {
+            push(SupportedCone::GenPower(GenPowerCone::new(alphas.clone(), *dim2)));
         }
         cones
     }

@@ -95,6 +95,13 @@ fn parse_cones(dict: &Bound<'_, PyDict>) -> PyResult<ConeSpec> {
                 spec.psd = sides.into_iter().map(|k| k as usize).collect();
             }
             "power" => spec.power = value.extract()?,
+            "gen_power" => {
+                let cones: Vec<(Vec<f64>, i64)> = value.extract()?;
+                if let Some((_, d)) = cones.iter().find(|(_, d)| *d < 1) {
+                    return Err(PyValueError::new_err(format!("invalid cones: generalized power cone dim2 = {d} < 1")));
+                }
+                spec.gen_power = cones.into_iter().map(|(a, d)| (a, d as usize)).collect();
+            }
             _ => return Err(PyValueError::new_err(format!("invalid cones: unknown cone kind {key:?}"))),
         }
     }
@@ -373,6 +380,18 @@ fn ffi_targets(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// {path: count} of the derivative solves since the last call, which resets them
+/// (ldlt, ldlt_projected = least squares on a singular system, lsqr = fallback).
+#[pyfunction]
+fn derivative_path_counts(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let c = crate::derivatives::ldlt::take_path_counts();
+    for (name, k) in ["ldlt", "ldlt_projected", "lsqr"].iter().zip(c) {
+        d.set_item(name, k)?;
+    }
+    Ok(d)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The iteration table of `verbose=True` goes through `tracing` to stdout.
@@ -393,6 +412,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(register_pattern, m)?)?;
     m.add_function(wrap_pyfunction!(check_ffi_settings, m)?)?;
     m.add_function(wrap_pyfunction!(ffi_targets, m)?)?;
+    m.add_function(wrap_pyfunction!(derivative_path_counts, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

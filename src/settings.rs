@@ -11,6 +11,9 @@ pub enum DirectSolveMethod {
     Qdldl,
     /// faer's supernodal LDL^T: best when the factor has dense blocks.
     Faer,
+    /// Dense LDL^T of the whole KKT matrix (natural order): fastest for small
+    /// systems; "auto" picks it up to `kkt_dense::DENSE_AUTO_MAX_DIM`.
+    Dense,
 }
 
 impl DirectSolveMethod {
@@ -19,12 +22,13 @@ impl DirectSolveMethod {
             "auto" => Ok(Self::Auto),
             "qdldl" => Ok(Self::Qdldl),
             "faer" => Ok(Self::Faer),
+            "dense" => Ok(Self::Dense),
             "cudss" | "cudss_ldlt" | "cudss_lu" | "cudss_cholesky" | "mixed" => Err(SolverError::Settings(format!(
                 "direct_solve_method={name:?} needs a CUDA GPU, which is not available on the CPU backend; \
-                 use \"auto\", \"qdldl\" or \"faer\""
+                 use \"auto\", \"dense\", \"qdldl\" or \"faer\""
             ))),
             _ => Err(SolverError::Settings(format!(
-                "unknown direct_solve_method {name:?}; expected \"auto\", \"qdldl\" or \"faer\""
+                "unknown direct_solve_method {name:?}; expected \"auto\", \"dense\", \"qdldl\" or \"faer\""
             ))),
         }
     }

@@ -14,13 +14,15 @@
 //! - second-order: s = (t, x) with ||x|| <= t;
 //! - PSD: s = svec(S) with S positive semidefinite (scaled upper triangle, see `psd.rs`);
 //! - exponential: s = (x, y, z) with y > 0 and y exp(x / y) <= z (closure);
-//! - power(alpha): s = (x, y, z) with x, y >= 0 and x^alpha y^(1-alpha) >= |z|.
+//! - power(alpha): s = (x, y, z) with x, y >= 0 and x^alpha y^(1-alpha) >= |z|;
+//! - generalized power(alpha, dim2): s = (x, y), x >= 0, prod x_i^alpha_i >= ||y||.
 //!
 //! The newton system per cone reads `ds + H dz = -offset`, where `offset` is
 //! `delta_s_from_delta_z_offset(rhs_ds)`.  This module is self-contained (std only)
 //! so that it can be unit tested on its own.
 
 mod exp;
+mod genpow;
 mod nonneg;
 mod pow;
 mod psd;
@@ -28,6 +30,7 @@ mod soc;
 mod zero;
 
 pub use exp::ExponentialCone;
+pub use genpow::GenPowerCone;
 pub use nonneg::NonnegativeCone;
 pub use pow::PowerCone;
 pub use psd::{svec_dim, svec_side, svec_to_mat, mat_to_svec, PsdTriangleCone};
@@ -142,6 +145,7 @@ pub enum SupportedCone {
     Psd(PsdTriangleCone),
     Exponential(ExponentialCone),
     Power(PowerCone),
+    GenPower(GenPowerCone),
 }
 
 macro_rules! dispatch {
@@ -153,6 +157,7 @@ macro_rules! dispatch {
             SupportedCone::Psd($c) => $e,
             SupportedCone::Exponential($c) => $e,
             SupportedCone::Power($c) => $e,
+            SupportedCone::GenPower($c) => $e,
         }
     };
 }

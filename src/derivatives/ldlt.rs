@@ -16,6 +16,18 @@
 //! The pattern of K is fixed per family, so the AMD ordering and the symbolic
 //! factorization are computed once.  Unlike the LU of M (symmetric pivots only),
 //! the fill stays that of a KKT system.
+//!
+//! Generalized derivative (documented choice): `K^{-1}` above is the pseudo-inverse
+//! `K^+`, the minimum-norm least-squares solution.  It is the derivative wherever the
+//! solution map is differentiable (K nonsingular); where the solution is not unique
+//! (an epigraph variable with no curvature and no active constraint, a face of LP
+//! optima) the undetermined directions get a zero derivative and a right-hand side
+//! component along them is dropped, so results stay finite.  `K^+` is symmetric, so
+//! the JVP and the VJP stay exact adjoints.  Every path of [`SymSystem::solve`]
+//! computes this same quantity: the LDL^T (direct, or on the rhs projected off
+//! null(K)) and the fallback (a dense pseudo-inverse of K for small systems, LSQR on
+//! K above; `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the
+//! LDL^T solution fails its backward-error or forward-error-estimate test.
 
 use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
@@ -25,6 +37,7 @@ use faer::sparse::linalg::cholesky::{
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
 use faer::{Conj, MatMut, Par, Side, Spec};
 
+use super::projection::BlockKind;
 use super::system::{assemble_v_columns, DerivSymbolic};
 use crate::problem::ProblemPattern;
 
@@ -86,13 +99,131 @@ pub struct SymSystem<'s> {
     /// Dense blocks of N (projector onto null(D)), same layout as D.
     pub null_proj: Vec<f64>,
     mem: MemBuffer,
+    /// Frobenius norm of K (scale of the acceptance tests).
+    knorm: f64,
+    /// Whether `l_values` holds a usable factor (else only LSQR is available).
+    factored: bool,
+}
+
+/// How a derivative solve was done, per element (counted by `take_path_counts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// LDL^T of K with refinement, residual at rounding level.
+    Ldlt = 0,
+    /// The same factor on the rhs projected off null(K) (singular K, least squares).
+    LdltProjected = 1,
+    /// Dense pseudo-inverse or LSQR on K (factor missing or inaccurate, or forced).
+    Lsqr = 2,
+}
+
+static PATH_COUNTS: [std::sync::atomic::AtomicUsize; 3] =
+    [std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)];
+
+/// Count one solve by `path` (process-wide; for benchmarks and tests).
+pub fn count_path(path: Path) {
+    PATH_COUNTS[path as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Solves per path ([Ldlt, LdltProjected, Lsqr]) since the last call; resets them.
+pub fn take_path_counts() -> [usize; 3] {
+    std::array::from_fn(|i| PATH_COUNTS[i].swap(0, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Refinement passes on one rhs (each costs one triangular solve pair and one K x).
+const MAX_REFINE: usize = 20;
+/// Accept a refined solution when |K x - rhs| <= ACCEPT (|K| |x| + |rhs|).
+const ACCEPT: f64 = 1e-10;
+/// The fallback uses a dense eigen-decomposition of K up to this dimension, LSQR above.
+const DENSE_MAX: usize = 400;
+/// Relative eigenvalue cutoff of the dense pseudo-inverse.
+const PINV_CUTOFF: f64 = 1e-13;
+/// Largest accepted forward-error estimate (relative).
+const FORWARD_TOL: f64 = 1e-4;
+/// A stalled residual r with |K r| <= NULL_RESIDUAL |K| |r| lies in null(K).
+const NULL_RESIDUAL: f64 = 1e-8;
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
 }
 
 /// Eigenvalues of D below this count as exact zeros (the constraint is inactive).
 const NULL_EIG: f64 = 1e-12;
 
+/// `N = [eig(D) ~ 0]` and `Q = D(D - I) - N` (row-major `dim x dim`) for one block
+/// of D.  Diagonal blocks (zero/nonneg cones, interior SOC points) and SOC blocks
+/// on the boundary use closed forms, O(dim^2): there D has eigenvalue 0 on
+/// e1 = (1, u)/sqrt2, 1 on e0 = (-1, u)/sqrt2 and c elsewhere (u = -2 D[1.., 0] the
+/// unit direction of the projected point), so f(D) = f(0) e1e1' + f(1) e0e0' +
+/// f(c) (I - e1e1' - e0e0').  Other blocks (3x3 exp/power) use a dense
+/// eigen-decomposition.  None when that fails.
+fn block_functions(kind: &BlockKind, dim: usize, blk: &[f64], null_out: &mut [f64], quad_out: &mut [f64]) -> Option<()> {
+    let is_null = |s: f64| s.abs() <= NULL_EIG;
+    let diagonal = (0..dim).all(|i| (0..dim).all(|j| i == j || blk[i * dim + j] == 0.0));
+    if diagonal {
+        for i in 0..dim {
+            let s = blk[i * dim + i];
+            let nul = if is_null(s) { 1.0 } else { 0.0 };
+            null_out[i * dim + i] = nul;
+            quad_out[i * dim + i] = s * (s - 1.0) - nul;
+        }
+        return Some(());
+    }
+    if *kind == BlockKind::Soc && soc_block_functions(dim, blk, null_out, quad_out) {
+        return Some(());
+    }
+    let mat = faer::Mat::<f64>::from_fn(dim, dim, |i, j| 0.5 * (blk[i * dim + j] + blk[j * dim + i]));
+    let (s, u) = super::dense::symmetric_eigen(mat.as_ref())?;
+    null_out.iter_mut().chain(quad_out.iter_mut()).for_each(|o| *o = 0.0);
+    for k in 0..dim {
+        let nul = if is_null(s[k]) { 1.0 } else { 0.0 };
+        let q = s[k] * (s[k] - 1.0) - nul;
+        for i in 0..dim {
+            for j in 0..dim {
+                let uu = u[(i, k)] * u[(j, k)];
+                null_out[i * dim + j] += nul * uu;
+                quad_out[i * dim + j] += q * uu;
+            }
+        }
+    }
+    Some(())
+}
+
+/// Closed form of `block_functions` for an SOC block of D at a boundary point; false
+/// (nothing written) when `blk` does not have that structure to 1e-10.
+fn soc_block_functions(dim: usize, blk: &[f64], null_out: &mut [f64], quad_out: &mut [f64]) -> bool {
+    if dim < 2 || (blk[0] - 0.5).abs() > 1e-12 {
+        return false;
+    }
+    let u: Vec<f64> = (1..dim).map(|i| -2.0 * blk[i * dim]).collect();
+    if (norm(&u) - 1.0).abs() > 1e-10 {
+        return false;
+    }
+    let trace: f64 = (0..dim).map(|i| blk[i * dim + i]).sum();
+    let c = if dim > 2 { (trace - 1.0) / (dim as f64 - 2.0) } else { 0.0 };
+    // w = (1, u): e1e1' + e0e0' = diag(1, uu'), e0e0' = (-1, u)(-1, u)'/2
+    let w = |i: usize| if i == 0 { 1.0 } else { u[i - 1] };
+    let sgn = |i: usize| if i == 0 { -1.0 } else { 1.0 };
+    let both = |i: usize, j: usize| if i == 0 || j == 0 { if i == j { 1.0 } else { 0.0 } } else { u[i - 1] * u[j - 1] };
+    let bulk_null = c.abs() <= NULL_EIG;
+    for i in 0..dim {
+        for j in 0..dim {
+            let e1 = 0.5 * w(i) * w(j);
+            let e0 = 0.5 * sgn(i) * w(i) * sgn(j) * w(j);
+            let bulk = if i == j { 1.0 } else { 0.0 } - both(i, j);
+            if (blk[i * dim + j] - (e0 + c * bulk)).abs() > 1e-10 {
+                return false;
+            }
+            let nul = e1 + if bulk_null { bulk } else { 0.0 };
+            null_out[i * dim + j] = nul;
+            quad_out[i * dim + j] = c * (c - 1.0) * bulk - nul;
+        }
+    }
+    true
+}
+
 impl<'s> SymSystem<'s> {
-    /// Assemble K from P, A and D, and factor it.  None when the factorization fails.
+    /// Assemble K from P, A and D, and factor it (`factored` false when the
+    /// factorization fails).  None only when a block's eigen-decomposition fails.
     pub fn new(
         sym: &'s DerivSymbolic,
         ss: &'s SymSymbolic,
@@ -103,26 +234,13 @@ impl<'s> SymSystem<'s> {
         static_reg: f64,
     ) -> Option<Self> {
         let n = sym.n;
-        // N per block (eigen-decomposition of the dense blocks)
+        // per block: N (projector onto null(D)) and Q = D(D - I) - N, both functions
+        // of D through its eigen-decomposition
         let mut null_proj = vec![0.0; sym.d_len];
+        let mut quad = vec![0.0; sym.d_len];
         for b in &sym.blocks {
-            let blk = &d[b.offset..b.offset + b.dim * b.dim];
-            let out = &mut null_proj[b.offset..b.offset + b.dim * b.dim];
-            if b.dim == 1 {
-                out[0] = if blk[0].abs() <= NULL_EIG { 1.0 } else { 0.0 };
-                continue;
-            }
-            let mat = faer::Mat::<f64>::from_fn(b.dim, b.dim, |i, j| 0.5 * (blk[i * b.dim + j] + blk[j * b.dim + i]));
-            let (s, u) = super::dense::symmetric_eigen(mat.as_ref())?;
-            for k in 0..b.dim {
-                if s[k].abs() <= NULL_EIG {
-                    for i in 0..b.dim {
-                        for j in 0..b.dim {
-                            out[i * b.dim + j] += u[(i, k)] * u[(j, k)];
-                        }
-                    }
-                }
-            }
+            let r = b.offset..b.offset + b.dim * b.dim;
+            block_functions(&b.kind, b.dim, &d[r.clone()], &mut null_proj[r.clone()], &mut quad[r])?;
         }
         let mut values = vec![0.0; ss.row_idx.len()];
         for j in 0..n {
@@ -140,11 +258,7 @@ impl<'s> SymSystem<'s> {
         // v columns: (A'D)[:, c] on the x rows, (D(D - I) - N)[r, c] for r <= c
         assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, |b, c, where_row, values| {
             for r in 0..=c {
-                let mut acc = -d[b.offset + r * b.dim + c] - null_proj[b.offset + r * b.dim + c];
-                for k in 0..b.dim {
-                    acc += d[b.offset + r * b.dim + k] * d[b.offset + k * b.dim + c];
-                }
-                values[where_row[n + b.start + r]] = acc;
+                values[where_row[n + b.start + r]] = quad[b.offset + r * b.dim + c];
             }
         });
         let params: Spec<LdltParams, f64> = Default::default();
@@ -152,6 +266,16 @@ impl<'s> SymSystem<'s> {
             ss.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
             ss.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
         ]);
+        let knorm = {
+            // off-diagonal entries stand for two entries of K
+            let mut acc = 0.0;
+            for c in 0..sym.dim() {
+                for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
+                    acc += if ss.row_idx[t] == c { 1.0 } else { 2.0 } * values[t] * values[t];
+                }
+            }
+            acc.sqrt()
+        };
         let mut this = SymSystem {
             sym,
             ss,
@@ -159,18 +283,22 @@ impl<'s> SymSystem<'s> {
             values,
             null_proj,
             mem: MemBuffer::try_new(req).ok()?,
+            knorm,
+            factored: false,
         };
         // factor K + static regularization (+eps on x, -eps on v); on a pivot breakdown
         // retry with 100x more (refinement against the unregularized K restores accuracy)
         let mut eps = static_reg;
         for attempt in 0..4 {
             if this.factor(eps, params) {
+                this.factored = true;
                 return Some(this);
             }
             tracing::debug!(eps, attempt, "derivative: LDLT factorization failed; more static regularization");
             eps *= 100.0;
         }
-        None
+        // K itself is still there for LSQR
+        Some(this)
     }
 
     fn factor(&mut self, eps: f64, params: Spec<LdltParams, f64>) -> bool {
@@ -212,22 +340,18 @@ impl<'s> SymSystem<'s> {
         }
     }
 
-    /// Solve K x = rhs with iterative refinement; None when the residual does not
-    /// reach rounding level (the caller falls back to the LU of M).
-    pub fn solve(&mut self, rhs: &[f64]) -> Option<Vec<f64>> {
-        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let rhs_norm = norm(rhs);
+    /// Iterative refinement of K x = rhs from the regularized factor; returns the
+    /// solution with the smallest residual and that residual's norm.
+    fn refine(&mut self, rhs: &[f64]) -> Option<(Vec<f64>, f64)> {
         let dim = rhs.len();
-        if rhs_norm == 0.0 {
-            return Some(vec![0.0; dim]);
-        }
-        let knorm = norm(&self.values);
+        let knorm = self.knorm;
+        let rhs_norm = norm(rhs);
         let mut x = rhs.to_vec();
         self.solve_factored(&mut x);
         let mut kx = vec![0.0; dim];
         let mut res = vec![0.0; dim];
         let mut best = (f64::INFINITY, x.clone());
-        for _ in 0..20 {
+        for _ in 0..MAX_REFINE {
             self.apply(&x, &mut kx);
             res.iter_mut().zip(rhs.iter().zip(&kx)).for_each(|(r, (b, k))| *r = b - k);
             let rn = norm(&res);
@@ -245,10 +369,163 @@ impl<'s> SymSystem<'s> {
             self.solve_factored(&mut res);
             x.iter_mut().zip(&res).for_each(|(a, b)| *a += b);
         }
-        let (rn, x) = best;
-        let scale = knorm * norm(&x) + rhs_norm;
-        tracing::debug!(relative_residual = rn / scale, "derivative: symmetric LDLT solve");
-        (rn <= 1e-10 * scale).then_some(x)
+        Some((best.1, best.0))
+    }
+
+    /// Accept x for K x = rhs when its backward error is at rounding level and the
+    /// forward-error estimate |G (rhs - K x)| / |x| (the next refinement correction,
+    /// G the regularized inverse) is small: an ill-conditioned K can leave a tiny
+    /// residual on a solution that is still percents off.
+    fn accurate(&mut self, x: &[f64], rhs: &[f64], rn: f64) -> bool {
+        if rn > ACCEPT * (self.knorm * norm(x) + norm(rhs)) {
+            return false;
+        }
+        let mut e = vec![0.0; x.len()];
+        self.apply(x, &mut e);
+        e.iter_mut().zip(rhs).for_each(|(ei, bi)| *ei = bi - *ei);
+        self.solve_factored(&mut e);
+        let forward = norm(&e) / norm(x).max(f64::MIN_POSITIVE);
+        if forward > FORWARD_TOL {
+            tracing::debug!(forward, "derivative: LDLT solution rejected by its forward-error estimate");
+            return false;
+        }
+        true
+    }
+
+    /// The generalized solution `K^+ rhs` (see the module notes) and how it was found.
+    ///
+    /// 1. LDL^T with refinement; accepted when the residual is at rounding level.
+    /// 2. Refinement stalled on a residual r with K r ~ 0: rhs has a component in
+    ///    null(K) (= range(K)^perp, K symmetric), i.e. no exact solution exists.  The
+    ///    least-squares solution solves K x = rhs - r, a consistent system the same
+    ///    factor solves; its null component is zero up to rounding (the regularized
+    ///    factor does not excite null(K) from a range-space rhs), so this is K^+ rhs.
+    /// 3. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
+    ///    (dimension <= DENSE_MAX), else LSQR on K from 0, whose limit is K^+ rhs.
+    pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
+        let dim = rhs.len();
+        if norm(rhs) == 0.0 {
+            return (vec![0.0; dim], Path::Ldlt);
+        }
+        if self.factored && !force_lsqr {
+            if let Some((x, rn)) = self.refine(rhs) {
+                if self.accurate(&x, rhs, rn) {
+                    tracing::debug!(relative_residual = rn / (self.knorm * norm(&x) + norm(rhs)), "derivative: symmetric LDLT solve");
+                    return (x, Path::Ldlt);
+                }
+                let mut r = vec![0.0; dim];
+                self.apply(&x, &mut r);
+                r.iter_mut().zip(rhs).for_each(|(ri, bi)| *ri = bi - *ri);
+                let mut kr = vec![0.0; dim];
+                self.apply(&r, &mut kr);
+                let rn = norm(&r);
+                if norm(&kr) <= NULL_RESIDUAL * self.knorm * rn {
+                    let b2: Vec<f64> = rhs.iter().zip(&r).map(|(b, ri)| b - ri).collect();
+                    if let Some((x2, rn2)) = self.refine(&b2) {
+                        if self.accurate(&x2, &b2, rn2) {
+                            tracing::debug!(
+                                inconsistent = rn / norm(rhs),
+                                relative_residual = rn2 / (self.knorm * norm(&x2) + norm(&b2)),
+                                "derivative: symmetric LDLT least-squares solve (rhs projected off null(K))"
+                            );
+                            return (x2, Path::LdltProjected);
+                        }
+                    }
+                }
+                tracing::debug!(
+                    relative_residual = rn / (self.knorm * norm(&x) + norm(rhs)),
+                    null_test = norm(&kr) / (self.knorm * rn),
+                    "derivative: symmetric LDLT solve inaccurate; LSQR on K"
+                );
+            }
+        }
+        let t0 = std::time::Instant::now();
+        if dim <= DENSE_MAX {
+            if let Some(x) = self.dense_pinv_solve(rhs) {
+                tracing::debug!(dim, seconds = t0.elapsed().as_secs_f64(), forced = force_lsqr, "derivative: dense pseudo-inverse of K");
+                return (x, Path::Lsqr);
+            }
+        }
+        let (x, iters) = self.lsqr(rhs);
+        tracing::debug!(dim, iters, seconds = t0.elapsed().as_secs_f64(), forced = force_lsqr, "derivative: LSQR on K");
+        (x, Path::Lsqr)
+    }
+
+    /// K^+ rhs from the dense eigen-decomposition of K (eigenvalues below
+    /// `PINV_CUTOFF` times the largest count as zero); for small systems, where it
+    /// is exact and cheap, unlike LSQR's slow convergence on ill-conditioned K.
+    fn dense_pinv_solve(&self, rhs: &[f64]) -> Option<Vec<f64>> {
+        let dim = rhs.len();
+        let mut k = faer::Mat::<f64>::zeros(dim, dim);
+        for c in 0..dim {
+            for t in self.ss.col_ptr[c]..self.ss.col_ptr[c + 1] {
+                let r = self.ss.row_idx[t];
+                k[(r, c)] = self.values[t];
+                k[(c, r)] = self.values[t];
+            }
+        }
+        let (s, u) = super::dense::symmetric_eigen(k.as_ref())?;
+        let smax = s.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        let mut x = vec![0.0; dim];
+        for (j, &lam) in s.iter().enumerate() {
+            if lam.abs() <= PINV_CUTOFF * smax {
+                continue;
+            }
+            let coef = (0..dim).map(|i| u[(i, j)] * rhs[i]).sum::<f64>() / lam;
+            x.iter_mut().enumerate().for_each(|(i, xi)| *xi += coef * u[(i, j)]);
+        }
+        Some(x)
+    }
+
+    /// LSQR (Paige & Saunders) on the symmetric K from x = 0: converges to the
+    /// minimum-norm least-squares solution K^+ rhs.
+    fn lsqr(&self, rhs: &[f64]) -> (Vec<f64>, usize) {
+        let dim = rhs.len();
+        let mut x = vec![0.0; dim];
+        let mut u = rhs.to_vec();
+        let mut beta = norm(&u);
+        u.iter_mut().for_each(|a| *a /= beta);
+        let mut v = vec![0.0; dim];
+        self.apply(&u, &mut v);
+        let mut alpha = norm(&v);
+        if alpha == 0.0 {
+            return (x, 0);
+        }
+        v.iter_mut().for_each(|a| *a /= alpha);
+        let mut w = v.clone();
+        let (mut phibar, mut rhobar) = (beta, alpha);
+        let mut tmp = vec![0.0; dim];
+        let anorm = self.knorm.max(1e-300);
+        let max_iter = (20 * dim).max(1000);
+        for it in 0..max_iter {
+            self.apply(&v, &mut tmp);
+            u.iter_mut().zip(&tmp).for_each(|(a, b)| *a = b - alpha * *a);
+            beta = norm(&u);
+            if beta > 0.0 {
+                u.iter_mut().for_each(|a| *a /= beta);
+            }
+            self.apply(&u, &mut tmp);
+            v.iter_mut().zip(&tmp).for_each(|(a, b)| *a = b - beta * *a);
+            alpha = norm(&v);
+            if alpha > 0.0 {
+                v.iter_mut().for_each(|a| *a /= alpha);
+            }
+            let rho = (rhobar * rhobar + beta * beta).sqrt();
+            let (c, s) = (rhobar / rho, beta / rho);
+            let theta = s * alpha;
+            rhobar = -c * alpha;
+            let phi = c * phibar;
+            phibar *= s;
+            for i in 0..dim {
+                x[i] += (phi / rho) * w[i];
+                w[i] = v[i] - (theta / rho) * w[i];
+            }
+            // stop when the normal-equation residual |K r| = phibar*alpha*|c| is tiny
+            if phibar * alpha * c.abs() <= 1e-15 * anorm * anorm * norm(&x).max(1.0) || alpha == 0.0 || beta == 0.0 {
+                return (x, it + 1);
+            }
+        }
+        (x, max_iter)
     }
 
     fn solve_factored(&mut self, x: &mut [f64]) {
@@ -256,5 +533,31 @@ impl<'s> SymSystem<'s> {
         let len = x.len();
         let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
         ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closed-form N and Q of SOC blocks equal the eigen-decomposition's.
+    #[test]
+    fn soc_closed_form_matches_eigen() {
+        for (k, dim) in [2usize, 3, 5, 17].into_iter().enumerate() {
+            // v0 = s - z outside both K and -K (the projection is on the boundary)
+            let mut v0: Vec<f64> = (0..dim).map(|i| ((i * 7 + k * 3) as f64 * 0.37).sin()).collect();
+            let nx: f64 = v0[1..].iter().map(|a| a * a).sum::<f64>().sqrt();
+            v0[0] = 0.3 * nx;
+            let mut j = vec![0.0; dim * dim];
+            super::super::projection::primal_jacobian(BlockKind::Soc, &v0, &v0, &mut j);
+            let d: Vec<f64> = (0..dim * dim).map(|t| if t / dim == t % dim { 1.0 } else { 0.0 } - j[t]).collect();
+            let (mut n1, mut q1, mut n2, mut q2) = (vec![0.0; dim * dim], vec![0.0; dim * dim], vec![0.0; dim * dim], vec![0.0; dim * dim]);
+            assert!(soc_block_functions(dim, &d, &mut n1, &mut q1), "dim {dim}");
+            // the generic path (a non-SOC kind with the same dense block)
+            block_functions(&BlockKind::Exp, dim, &d, &mut n2, &mut q2).unwrap();
+            for t in 0..dim * dim {
+                assert!((n1[t] - n2[t]).abs() < 1e-12 && (q1[t] - q2[t]).abs() < 1e-12, "dim {dim} entry {t}");
+            }
+        }
     }
 }

@@ -11,18 +11,28 @@
 //!
 //! - Elements whose status is not Solved/AlmostSolved get NaN outputs.
 //! - At kinks (degenerate solutions) the projection derivative is a fixed one-sided
-//!   element (see `projection.rs`); when M is singular, LSQR gives a least-squares
-//!   solution, so derivatives stay finite.
+//!   element (see `projection.rs`); when M is singular (solution not unique) the
+//!   system is solved in the minimum-norm least-squares sense (`K^+`, see `ldlt.rs`),
+//!   by the same LDL^T factor, so derivatives stay finite and cost the same.
+//! - Every element of a batch takes its own path; a slow one never slows the others
+//!   beyond its own thread.
+//! - Absent rows (`b_i = +inf` on a nonnegative row, see `absent`) are
+//!   differentiated in their neutral form and get zero outputs: db_i = 0 and
+//!   dA on row i = 0 (VJP), dz_i = ds_i = 0 (JVP).
 //! - dP follows P's full symmetric storage: the two entries of a symmetric pair get
 //!   equal gradients (half of the total each); a P tangent is symmetrized the same way.
 
 mod dense;
+mod genpow_projection;
 pub mod ldlt;
 pub mod projection;
 pub mod system;
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
+use crate::absent;
 use crate::batch::{batch_row, in_thread_pool, BatchValues, Family};
 use crate::error::SolverError;
 use crate::problem::{check_finite, ProblemPattern};
@@ -30,7 +40,6 @@ use crate::settings::Settings;
 use crate::status::SolverStatus;
 pub use system::DerivSymbolic;
 use ldlt::SymSystem;
-use system::Jacobian;
 
 /// Solutions of a batch (row-major, one row per element) and their statuses.
 pub struct BatchSolution<'a> {
@@ -80,14 +89,18 @@ fn differentiable(status: i32) -> bool {
 struct Element<'s> {
     sym: &'s DerivSymbolic,
     pattern: &'s ProblemPattern,
-    p: &'s [f64],
     a: &'s [f64],
     /// Dense blocks of D = D proj_{K*}(v).
     d: Vec<f64>,
-    /// Symmetric form (primary path); None when its factorization failed.
-    ksym: Option<SymSystem<'s>>,
-    /// LU of M, built only when the symmetric path fails.
-    lu: Option<Jacobian<'s>>,
+    /// Symmetric form K and its factor.
+    ksym: SymSystem<'s>,
+    /// Test-only switch (`MOREAU_DERIV_PATH=lsqr`): skip the LDL^T, use LSQR on K.
+    force_lsqr: bool,
+}
+
+/// Whether `MOREAU_DERIV_PATH=lsqr` (test-only) forces the LSQR path.
+fn force_lsqr() -> bool {
+    std::env::var("MOREAU_DERIV_PATH").is_ok_and(|v| v == "lsqr")
 }
 
 /// y = B x for a block-diagonal matrix stored as dense blocks (B symmetric or not).
@@ -105,6 +118,7 @@ fn apply_blocks(sym: &DerivSymbolic, blocks: &[f64], transpose: bool, x: &[f64],
 }
 
 impl<'s> Element<'s> {
+    /// None when K cannot be formed (a cone block's eigen-decomposition failed).
     fn new(
         sym: &'s DerivSymbolic,
         pattern: &'s ProblemPattern,
@@ -113,13 +127,14 @@ impl<'s> Element<'s> {
         z: &[f64],
         s: &[f64],
         static_reg: f64,
-    ) -> Self {
+        force_lsqr: bool,
+    ) -> Option<Self> {
         let mut d = vec![0.0; sym.d_len];
         for b in &sym.blocks {
             let r = b.start..b.start + b.dim;
             let v0: Vec<f64> = s[r.clone()].iter().zip(&z[r.clone()]).map(|(si, zi)| si - zi).collect();
             let out = &mut d[b.offset..b.offset + b.dim * b.dim];
-            projection::primal_jacobian(b.kind, &v0, &s[r], out);
+            projection::primal_jacobian(b.kind.clone(), &v0, &s[r], out);
             // D proj_{K*}(v) = I - D proj_K(-v)
             out.iter_mut().for_each(|o| *o = -*o);
             for i in 0..b.dim {
@@ -127,75 +142,59 @@ impl<'s> Element<'s> {
             }
         }
         let ksym = sym.ldlt.as_ref().and_then(|ss| SymSystem::new(sym, ss, pattern, p, a, &d, static_reg));
-        if ksym.is_none() {
-            tracing::debug!(symbolic = sym.ldlt.is_some(), "derivative: symmetric LDLT unavailable; using the LU of M");
-        }
-        Element { sym, pattern, p, a, d, ksym, lu: None }
+        let Some(ksym) = ksym else {
+            tracing::debug!(symbolic = sym.ldlt.is_some(), "derivative: symmetric system unavailable; NaN derivatives");
+            return None;
+        };
+        Some(Element { sym, pattern, a, d, ksym, force_lsqr })
     }
 
-    fn lu(&mut self) -> &Jacobian<'s> {
-        if self.lu.is_none() {
-            self.lu = Some(Jacobian::assemble(self.sym, self.pattern, self.p, self.a, &self.d));
-        }
-        self.lu.as_ref().unwrap()
+    fn solve_k(&mut self, rhs: &[f64]) -> Vec<f64> {
+        let (y, path) = self.ksym.solve(rhs, self.force_lsqr);
+        ldlt::count_path(path);
+        y
     }
 
-
-    /// Solve M [dx; dv] = [r1; r2]; returns (dx, dv).
+    /// Solve M [dx; dv] = [r1; r2] (generalized: see `ldlt.rs`); returns (dx, dv).
     fn solve_forward(&mut self, r: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let (n, m) = (self.sym.n, self.sym.m);
-        if let Some(ksym) = self.ksym.as_mut() {
-            let mut rhs = r.to_vec();
-            apply_blocks(self.sym, &self.d, false, &r[n..], &mut rhs[n..]);
-            if let Some(y) = ksym.solve(&rhs) {
-                let (dx, dv_r) = y.split_at(n);
-                // dv = dv_R + N (A dx - r2)
-                let a_pat = &self.pattern.a;
-                let mut t: Vec<f64> = (0..m)
-                    .map(|i| (a_pat.indptr[i]..a_pat.indptr[i + 1]).map(|k| self.a[k] * dx[a_pat.indices[k]]).sum())
-                    .collect();
-                t.iter_mut().zip(&r[n..]).for_each(|(ti, ri)| *ti -= ri);
-                let mut dv = vec![0.0; m];
-                apply_blocks(self.sym, &ksym.null_proj, false, &t, &mut dv);
-                dv.iter_mut().zip(dv_r).for_each(|(a, b)| *a += b);
-                return (dx.to_vec(), dv);
-            }
-            tracing::debug!("derivative: symmetric LDLT solve inaccurate; using the LU of M");
-        }
-        let u = self.lu().solve(false, r);
-        (u[..n].to_vec(), u[n..].to_vec())
+        let mut rhs = r.to_vec();
+        apply_blocks(self.sym, &self.d, false, &r[n..], &mut rhs[n..]);
+        let y = self.solve_k(&rhs);
+        let (dx, dv_r) = y.split_at(n);
+        // dv = dv_R + N (A dx - r2)
+        let a_pat = &self.pattern.a;
+        let mut t: Vec<f64> = (0..m)
+            .map(|i| (a_pat.indptr[i]..a_pat.indptr[i + 1]).map(|k| self.a[k] * dx[a_pat.indices[k]]).sum())
+            .collect();
+        t.iter_mut().zip(&r[n..]).for_each(|(ti, ri)| *ti -= ri);
+        let mut dv = vec![0.0; m];
+        apply_blocks(self.sym, &self.ksym.null_proj, false, &t, &mut dv);
+        dv.iter_mut().zip(dv_r).for_each(|(a, b)| *a += b);
+        (dx.to_vec(), dv)
     }
 
     /// Adjoint: given (gx, c), find (w1, u2) with gx.dx + c.dv = w1.r1 + u2.r2 for the
     /// solution (dx, dv) of M [dx; dv] = [r1; r2].
     fn solve_adjoint(&mut self, gx: &[f64], c: &[f64]) -> (Vec<f64>, Vec<f64>) {
         let (n, m) = (self.sym.n, self.sym.m);
-        if let Some(ksym) = self.ksym.as_mut() {
-            // K w = [gx + A' N c; c], then u2 = D w2 - N c
-            let mut nc = vec![0.0; m];
-            apply_blocks(self.sym, &ksym.null_proj, true, c, &mut nc);
-            let mut rhs = vec![0.0; n + m];
-            rhs[..n].copy_from_slice(gx);
-            let a_pat = &self.pattern.a;
-            for i in 0..m {
-                for k in a_pat.indptr[i]..a_pat.indptr[i + 1] {
-                    rhs[a_pat.indices[k]] += self.a[k] * nc[i];
-                }
-            }
-            rhs[n..].copy_from_slice(c);
-            if let Some(w) = ksym.solve(&rhs) {
-                let mut u2 = vec![0.0; m];
-                apply_blocks(self.sym, &self.d, true, &w[n..], &mut u2);
-                u2.iter_mut().zip(&nc).for_each(|(a, b)| *a -= b);
-                return (w[..n].to_vec(), u2);
-            }
-            tracing::debug!("derivative: symmetric LDLT solve inaccurate; using the LU of M");
-        }
+        // K w = [gx + A' N c; c], then u2 = D w2 - N c
+        let mut nc = vec![0.0; m];
+        apply_blocks(self.sym, &self.ksym.null_proj, true, c, &mut nc);
         let mut rhs = vec![0.0; n + m];
         rhs[..n].copy_from_slice(gx);
+        let a_pat = &self.pattern.a;
+        for i in 0..m {
+            for k in a_pat.indptr[i]..a_pat.indptr[i + 1] {
+                rhs[a_pat.indices[k]] += self.a[k] * nc[i];
+            }
+        }
         rhs[n..].copy_from_slice(c);
-        let w = self.lu().solve(true, &rhs);
-        (w[..n].to_vec(), w[n..].to_vec())
+        let w = self.solve_k(&rhs);
+        let mut u2 = vec![0.0; m];
+        apply_blocks(self.sym, &self.d, true, &w[n..], &mut u2);
+        u2.iter_mut().zip(&nc).for_each(|(a, b)| *a -= b);
+        (w[..n].to_vec(), u2)
     }
 }
 
@@ -223,10 +222,33 @@ impl Family {
             if differentiable(sol.status[k]) {
                 check_finite(&format!("solution x of element {k}"), &sol.x[k * n..(k + 1) * n])?;
                 check_finite(&format!("solution z of element {k}"), &sol.z[k * m..(k + 1) * m])?;
-                check_finite(&format!("solution s of element {k}"), &sol.s[k * m..(k + 1) * m])?;
+                let r = k * m..(k + 1) * m;
+                if !absent::slack_ok(&self.pattern.cones, &sol.s[r.clone()], &v.b[r.clone()]) {
+                    check_finite(&format!("solution s of element {k}"), &sol.s[r])?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Element k's A values, z and s, with its absent rows neutralized (owned
+    /// copies only when it has some), and those rows.
+    fn neutral_element<'v>(
+        &self,
+        v: &BatchValues<'v>,
+        sol: &BatchSolution<'v>,
+        k: usize,
+    ) -> (Cow<'v, [f64]>, Cow<'v, [f64]>, Cow<'v, [f64]>, Vec<usize>) {
+        let m = self.pattern.m;
+        let (_, a) = self.element_matrices(v, k);
+        let (z, s) = (&sol.z[k * m..(k + 1) * m], &sol.s[k * m..(k + 1) * m]);
+        let rows = absent::absent_rows_or_empty(&self.pattern.cones, &v.b[k * m..(k + 1) * m]);
+        if rows.is_empty() {
+            return (Cow::Borrowed(a), Cow::Borrowed(z), Cow::Borrowed(s), rows);
+        }
+        let (a, _) = absent::neutralize(&self.pattern, a, &v.b[k * m..(k + 1) * m], &rows);
+        let (z, s) = absent::neutral_point(z, s, &rows);
+        (Cow::Owned(a), Cow::Owned(z), Cow::Owned(s), rows)
     }
 
     /// Map `f` over the batch on rayon threads (like `solve_batch`); result k at index k.
@@ -270,20 +292,20 @@ impl Family {
         let sym = self.deriv_symbolic()?;
         let pattern = &self.pattern;
         let static_reg = settings.static_regularization_constant.max(1e-10);
+        let force = force_lsqr();
         // Elements compute into their own buffers; copied into `out` afterwards.
         let results = self.run_parallel(batch, settings, |k| {
-            let (mut dp, mut da, mut dq, mut db) = (vec![0.0; np], vec![0.0; na], vec![0.0; n], vec![0.0; m]);
+            let nan_grads = || (vec![f64::NAN; np], vec![f64::NAN; na], vec![f64::NAN; n], vec![f64::NAN; m]);
             if !differentiable(sol.status[k]) {
-                for o in dp.iter_mut().chain(da.iter_mut()).chain(dq.iter_mut()).chain(db.iter_mut()) {
-                    *o = f64::NAN;
-                }
-                return (dp, da, dq, db);
+                return nan_grads();
             }
-            let (p, a) = self.element_matrices(v, k);
+            let (p, _) = self.element_matrices(v, k);
+            let (a, z, s, absent_rows) = self.neutral_element(v, sol, k);
+            let (a, z, s) = (&a[..], &z[..], &s[..]);
             let x = &sol.x[k * n..(k + 1) * n];
-            let z = &sol.z[k * m..(k + 1) * m];
-            let s = &sol.s[k * m..(k + 1) * m];
-            let mut el = Element::new(sym, pattern, p, a, z, s, static_reg);
+            let Some(mut el) = Element::new(sym, pattern, p, a, z, s, static_reg, force) else {
+                return nan_grads();
+            };
             // the loss is gx.dx + c.dv with c = D'(gz + gs) - gs
             let gx = &cot.dx[k * n..(k + 1) * n];
             let gz = &cot.dz[k * m..(k + 1) * m];
@@ -293,6 +315,7 @@ impl Family {
             apply_blocks(sym, &el.d, true, &sum, &mut c);
             c.iter_mut().zip(gs).for_each(|(ci, g)| *ci -= g);
             let (w1, w2) = el.solve_adjoint(gx, &c);
+            let (mut dp, mut da, mut dq, mut db) = (vec![0.0; np], vec![0.0; na], vec![0.0; n], vec![0.0; m]);
             let (w1, w2) = (&w1[..], &w2[..]);
             // with r1 = -(dP x + dA' z + dq), r2 = db - dA x
             dq.iter_mut().zip(w1).for_each(|(o, wi)| *o = -wi);
@@ -302,6 +325,10 @@ impl Family {
             }
             for (i, j, t) in pattern.p.entries() {
                 dp[t] = -0.5 * (w1[i] * x[j] + w1[j] * x[i]);
+            }
+            for &i in &absent_rows {
+                db[i] = 0.0;
+                da[pattern.a.indptr[i]..pattern.a.indptr[i + 1]].fill(0.0);
             }
             (dp, da, dq, db)
         })?;
@@ -358,6 +385,7 @@ impl Family {
         let sym = self.deriv_symbolic()?;
         let pattern = &self.pattern;
         let static_reg = settings.static_regularization_constant.max(1e-10);
+        let force = force_lsqr();
         let results = self.run_parallel(batch, settings, |k| {
             let (mut dx, mut dz, mut ds) = (vec![0.0; n], vec![0.0; m], vec![0.0; m]);
             if !differentiable(sol.status[k]) {
@@ -366,13 +394,15 @@ impl Family {
                 }
                 return (dx, dz, ds);
             }
-            let (p, a) = self.element_matrices(v, k);
+            let (p, _) = self.element_matrices(v, k);
+            let (a, z, s, absent_rows) = self.neutral_element(v, sol, k);
+            let (a, z, s) = (&a[..], &z[..], &s[..]);
             let x = &sol.x[k * n..(k + 1) * n];
-            let z = &sol.z[k * m..(k + 1) * m];
-            let s = &sol.s[k * m..(k + 1) * m];
             let tp = batch_row(tan.dp, tan.dp_rows, k, np);
             let ta = batch_row(tan.da, tan.da_rows, k, na);
-            let mut el = Element::new(sym, pattern, p, a, z, s, static_reg);
+            let Some(mut el) = Element::new(sym, pattern, p, a, z, s, static_reg, force) else {
+                return (vec![f64::NAN; n], vec![f64::NAN; m], vec![f64::NAN; m]);
+            };
             // rhs = -[dP x + dA' z + dq; dA x - db], dP symmetrized over mirror pairs
             let mut rhs = vec![0.0; n + m];
             for (i, j, t) in pattern.p.entries() {
@@ -392,6 +422,10 @@ impl Family {
             dx.copy_from_slice(&sol_dx);
             apply_blocks(sym, &el.d, false, &dv, &mut dz);
             ds.iter_mut().zip(dz.iter()).zip(&dv).for_each(|((o, dzi), dvi)| *o = dzi - dvi);
+            for &i in &absent_rows {
+                dz[i] = 0.0;
+                ds[i] = 0.0;
+            }
             (dx, dz, ds)
         })?;
         for (k, (dx, dz, ds)) in results.into_iter().enumerate() {

@@ -9,6 +9,7 @@
 //! boundary included) J = I, i.e. a constraint with zero multiplier is treated as
 //! inactive.  Exponential/power cones: when the smooth boundary formula breaks down
 //! (projection at a corner of the cone), a diagonal one-sided element is used.
+//! Generalized power cones: `genpow_projection.rs`.
 
 use faer::Mat;
 
@@ -16,7 +17,7 @@ use super::dense;
 use crate::cones::{mat_to_svec, svec_to_mat};
 
 /// Kind of one block of the cone product, in row order.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum BlockKind {
     Zero,
     Nonneg,
@@ -25,6 +26,8 @@ pub enum BlockKind {
     Psd(usize),
     Exp,
     Pow(f64),
+    /// Generalized power cone with these alphas (the rest of the block is y).
+    GenPow(std::sync::Arc<[f64]>),
 }
 
 /// Write `J = D proj_K(v0)` (row-major `d x d`) for a block, given `v0 = s - z` and
@@ -43,6 +46,7 @@ pub fn primal_jacobian(kind: BlockKind, v0: &[f64], p: &[f64], out: &mut [f64]) 
         Kind::Psd(k) => psd_jacobian(v0, k, out),
         Kind::Exp => exp_jacobian(v0, p, out),
         Kind::Pow(alpha) => pow_jacobian(v0, p, alpha, out),
+        Kind::GenPow(alphas) => super::genpow_projection::genpow_jacobian(v0, &alphas, out),
     }
 }
 use BlockKind as Kind;
@@ -439,7 +443,7 @@ mod tests {
                 assert!((pn[i] - p[i]).abs() < 1e-10 * (1.0 + p[i].abs()));
             }
             let mut jac = vec![0.0; 9];
-            primal_jacobian(kind, &v0, &p, &mut jac);
+            primal_jacobian(kind.clone(), &v0, &p, &mut jac);
             let proj = |v: &[f64]| project_boundary_newton(v, &p, alpha, g).to_vec();
             check_fd(&v0, &jac, &proj, 1e-6);
         }

@@ -9,16 +9,9 @@
 //! ```
 //!
 //! Its sparsity pattern depends only on the problem pattern (every cone block of D
-//! is stored dense, zeros included), so the sparse LU's symbolic analysis (column
-//! ordering, elimination structure) is done once per `Family` and reused.  A failed
-//! or inaccurate LU solve falls back to LSQR on M, which returns a least-squares
-//! solution when M is singular.
-
-use dyn_stack::{MemBuffer, MemStack};
-use faer::sparse::linalg::lu::{factorize_symbolic_lu, LuRef, LuSymbolicParams, NumericLu, SymbolicLu};
-use faer::sparse::linalg::SupernodalThreshold;
-use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
-use faer::{Conj, MatMut, Par};
+//! is stored dense, zeros included).  M itself is never factored: `ldlt.rs` solves
+//! its symmetric form K (an LU of M had KKT-breaking fill, 25x the forward solve on
+//! MPC problems); this module holds the shared pattern data.
 
 use super::projection::BlockKind;
 use crate::error::SolverError;
@@ -49,8 +42,6 @@ pub struct DerivSymbolic {
     pub at_ptr: Vec<usize>,
     pub at_rows: Vec<usize>,
     pub at_vals: Vec<usize>,
-    /// Symbolic LU of M, built on the first fallback to the LU path.
-    lu: std::sync::OnceLock<Option<SymbolicLu<usize>>>,
     /// Symbolic LDL^T of the symmetric form (the primary path), None if it failed.
     pub ldlt: Option<super::ldlt::SymSymbolic>,
 }
@@ -71,6 +62,7 @@ fn blocks_of(pattern: &ProblemPattern) -> Vec<Block> {
     c.psd.iter().for_each(|&k| push(BlockKind::Psd(k), k * (k + 1) / 2));
     (0..c.exp).for_each(|_| push(BlockKind::Exp, 3));
     c.power.iter().for_each(|&a| push(BlockKind::Pow(a), 3));
+    c.gen_power.iter().for_each(|(a, d2)| push(BlockKind::GenPow(a.as_slice().into()), a.len() + d2));
     blocks
 }
 
@@ -138,33 +130,45 @@ impl DerivSymbolic {
             at_ptr,
             at_rows,
             at_vals,
-            lu: std::sync::OnceLock::new(),
             ldlt: None,
         };
         this.ldlt = super::ldlt::SymSymbolic::new(&this, pattern);
         Ok(this)
     }
 
-    /// Symbolic LU of M (COLAMD column ordering), computed once on first use.
-    fn lu(&self) -> Option<&SymbolicLu<usize>> {
-        self.lu
-            .get_or_init(|| {
-                let dim = self.dim();
-                let sym = SymbolicSparseColMatRef::new_checked(dim, dim, &self.col_ptr, None, &self.row_idx);
-                // Elements of a batch run on separate threads: sequential factorizations.
-                // Supernodal: faer's simplicial LU was 2x slower on the benchmark corpus.
-                let params = LuSymbolicParams {
-                    supernodal_flop_ratio_threshold: SupernodalThreshold::FORCE_SUPERNODAL,
-                    ..Default::default()
-                };
-                factorize_symbolic_lu(sym, params).ok()
-            })
-            .as_ref()
-    }
-
     pub fn dim(&self) -> usize {
         self.n + self.m
     }
+}
+
+/// Blocks at least this large get (A_b' D_b) by a dense product.
+const DENSE_BLOCK: usize = 16;
+
+/// x rows of block b's v columns (those of its first column, `col`) and the dense
+/// `(A_b' D_b)` restricted to them (rows: x rows, columns: the block's columns).
+fn block_ad(
+    sym: &DerivSymbolic,
+    pattern: &ProblemPattern,
+    a: &[f64],
+    d: &[f64],
+    b: &Block,
+    (col_ptr, row_idx): (&[usize], &[usize]),
+    col: usize,
+) -> (Vec<usize>, faer::Mat<f64>) {
+    let xrows: Vec<usize> = row_idx[col_ptr[col]..col_ptr[col + 1]].iter().copied().filter(|&r| r < sym.n).collect();
+    let mut pos = vec![usize::MAX; sym.n];
+    xrows.iter().enumerate().for_each(|(j, &r)| pos[r] = j);
+    let mut ab = faer::Mat::<f64>::zeros(b.dim, xrows.len());
+    for i in 0..b.dim {
+        let r = b.start + i;
+        for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
+            ab[(i, pos[pattern.a.indices[k]])] += a[k];
+        }
+    }
+    let db = faer::Mat::<f64>::from_fn(b.dim, b.dim, |i, c| d[b.offset + i * b.dim + c]);
+    let mut ad = faer::Mat::<f64>::zeros(xrows.len(), b.dim);
+    faer::linalg::matmul::matmul(ad.as_mut(), faer::Accum::Replace, ab.transpose(), db.as_ref(), 1.0, faer::Par::Seq);
+    (xrows, ad)
 }
 
 /// Fill the v columns (one per row of A, block by block, starting at column n) of
@@ -184,9 +188,20 @@ pub fn assemble_v_columns(
     let mut where_row = vec![usize::MAX; sym.dim()];
     let mut col = sym.n;
     for b in &sym.blocks {
+        // large blocks (SOC): (A_b' D_b) as one dense product, O(gemm) instead of a
+        // scattered O(dim * nnz(A_b)) loop that cost as much as the factorization
+        let dense_ad = (b.dim >= DENSE_BLOCK).then(|| block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col));
         for c in 0..b.dim {
             for t in col_ptr[col]..col_ptr[col + 1] {
                 where_row[row_idx[t]] = t;
+            }
+            if let Some((xrows, ad)) = &dense_ad {
+                for (j, &r) in xrows.iter().enumerate() {
+                    values[where_row[r]] += ad[(j, c)];
+                }
+                block_rows(b, c, &where_row, values);
+                col += 1;
+                continue;
             }
             for i in 0..b.dim {
                 let dic = d[b.offset + i * b.dim + c];
@@ -200,179 +215,5 @@ pub fn assemble_v_columns(
             block_rows(b, c, &where_row, values);
             col += 1;
         }
-    }
-}
-
-/// Numeric values of M for one element, plus its LU (when it succeeded).
-pub struct Jacobian<'s> {
-    pub sym: &'s DerivSymbolic,
-    pub values: Vec<f64>,
-    /// Numeric LU (None when the factorization failed).
-    pub lu: Option<NumericLu<usize, f64>>,
-}
-
-impl<'s> Jacobian<'s> {
-    /// Assemble M from P, A values and the dense blocks of D.
-    pub fn assemble(sym: &'s DerivSymbolic, pattern: &ProblemPattern, p: &[f64], a: &[f64], d: &[f64]) -> Self {
-        let n = sym.n;
-        let mut values = vec![0.0; sym.row_idx.len()];
-        let mut pos = 0;
-        for j in 0..n {
-            for k in pattern.p.indptr[j]..pattern.p.indptr[j + 1] {
-                values[pos] = p[k];
-                pos += 1;
-            }
-            for t in sym.at_ptr[j]..sym.at_ptr[j + 1] {
-                values[pos] = a[sym.at_vals[t]];
-                pos += 1;
-            }
-        }
-        // v columns: (A'D)[:, c] on the x rows, (D - I)[:, c] on the block's rows
-        assemble_v_columns(sym, pattern, a, d, (&sym.col_ptr, &sym.row_idx), &mut values, |b, c, where_row, values| {
-            for i in 0..b.dim {
-                let dic = d[b.offset + i * b.dim + c];
-                values[where_row[n + b.start + i]] = dic - if i == c { 1.0 } else { 0.0 };
-            }
-        });
-        let lu = sym.lu().and_then(|symbolic| {
-            let mat = SparseColMatRef::new(
-                SymbolicSparseColMatRef::new_checked(sym.dim(), sym.dim(), &sym.col_ptr, None, &sym.row_idx),
-                &values,
-            );
-            let mut numeric = NumericLu::new();
-            let mut mem = MemBuffer::try_new(symbolic.factorize_numeric_lu_scratch::<f64>(Par::Seq, Default::default())).ok()?;
-            symbolic
-                .factorize_numeric_lu(&mut numeric, mat, Par::Seq, MemStack::new(&mut mem), Default::default())
-                .ok()?;
-            Some(numeric)
-        });
-        Jacobian { sym, values, lu }
-    }
-
-    /// y = M x (transpose = false) or y = M' x.
-    pub fn apply(&self, transpose: bool, x: &[f64], y: &mut [f64]) {
-        y.iter_mut().for_each(|v| *v = 0.0);
-        for j in 0..self.sym.dim() {
-            for t in self.sym.col_ptr[j]..self.sym.col_ptr[j + 1] {
-                let i = self.sym.row_idx[t];
-                if transpose {
-                    y[j] += self.values[t] * x[i];
-                } else {
-                    y[i] += self.values[t] * x[j];
-                }
-            }
-        }
-    }
-
-    fn frobenius_norm(&self) -> f64 {
-        self.values.iter().map(|a| a * a).sum::<f64>().sqrt()
-    }
-
-    fn residual(&self, transpose: bool, x: &[f64], rhs: &[f64]) -> Vec<f64> {
-        let mut r = vec![0.0; rhs.len()];
-        self.apply(transpose, x, &mut r);
-        r.iter_mut().zip(rhs).for_each(|(ri, bi)| *ri = bi - *ri);
-        r
-    }
-
-    /// Solve M x = rhs (or M' x = rhs): LU with iterative refinement; LSQR when
-    /// the LU is missing, non-finite or not accurate.
-    pub fn solve(&self, transpose: bool, rhs: &[f64]) -> Vec<f64> {
-        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let rhs_norm = norm(rhs);
-        if rhs_norm == 0.0 {
-            return vec![0.0; rhs.len()];
-        }
-        let tol = 1e-12 * rhs_norm;
-        if let (Some(numeric), Some(symbolic)) = (&self.lu, self.sym.lu()) {
-            let lu = LuRef::new_unchecked(symbolic, numeric);
-            let mut mem = MemBuffer::new(symbolic.solve_in_place_scratch::<f64>(1, Par::Seq));
-            let mut lu_solve = |b: &[f64]| {
-                let mut x = b.to_vec();
-                let mat = MatMut::from_column_major_slice_mut(&mut x, b.len(), 1);
-                let stack = MemStack::new(&mut mem);
-                if transpose {
-                    lu.solve_transpose_in_place_with_conj(Conj::No, mat, Par::Seq, stack);
-                } else {
-                    lu.solve_in_place_with_conj(Conj::No, mat, Par::Seq, stack);
-                }
-                x
-            };
-            let mut x = lu_solve(rhs);
-            if x.iter().all(|v| v.is_finite()) {
-                let mut res_norm = f64::INFINITY;
-                for _ in 0..4 {
-                    let r = self.residual(transpose, &x, rhs);
-                    let rn = norm(&r);
-                    if rn <= tol || !(rn < 0.5 * res_norm) {
-                        break;
-                    }
-                    res_norm = rn;
-                    let dx = lu_solve(&r);
-                    x.iter_mut().zip(&dx).for_each(|(a, b)| *a += b);
-                }
-                // backward-stable solves leave a residual ~ eps |M| |x|: judge it on that scale
-                let rn = norm(&self.residual(transpose, &x, rhs));
-                let scale = self.frobenius_norm() * norm(&x) + rhs_norm;
-                if rn.is_finite() && rn <= 1e-10 * scale {
-                    return x;
-                }
-                tracing::debug!("derivative: LU residual {rn:.2e} (scale {scale:.2e}); falling back to LSQR (dim {})", rhs.len());
-            }
-        } else {
-            tracing::debug!("derivative: no LU factorization; LSQR (dim {})", rhs.len());
-        }
-        self.lsqr(transpose, rhs)
-    }
-
-    /// LSQR (Paige & Saunders) on M x = rhs: least-squares solution when M is singular.
-    fn lsqr(&self, transpose: bool, rhs: &[f64]) -> Vec<f64> {
-        let dim = rhs.len();
-        let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let op = |t: bool, x: &[f64], y: &mut [f64]| self.apply(t != transpose, x, y);
-        let mut x = vec![0.0; dim];
-        let mut u = rhs.to_vec();
-        let mut beta = norm(&u);
-        u.iter_mut().for_each(|a| *a /= beta);
-        let mut v = vec![0.0; dim];
-        op(true, &u, &mut v);
-        let mut alpha = norm(&v);
-        if alpha == 0.0 {
-            return x;
-        }
-        v.iter_mut().for_each(|a| *a /= alpha);
-        let mut w = v.clone();
-        let (mut phibar, mut rhobar) = (beta, alpha);
-        let mut tmp = vec![0.0; dim];
-        let anorm_est = self.frobenius_norm().max(1e-300);
-        for _ in 0..(20 * dim).max(1000) {
-            op(false, &v, &mut tmp);
-            u.iter_mut().zip(&tmp).for_each(|(a, b)| *a = b - alpha * *a);
-            beta = norm(&u);
-            if beta > 0.0 {
-                u.iter_mut().for_each(|a| *a /= beta);
-            }
-            op(true, &u, &mut tmp);
-            v.iter_mut().zip(&tmp).for_each(|(a, b)| *a = b - beta * *a);
-            alpha = norm(&v);
-            if alpha > 0.0 {
-                v.iter_mut().for_each(|a| *a /= alpha);
-            }
-            let rho = (rhobar * rhobar + beta * beta).sqrt();
-            let (c, s) = (rhobar / rho, beta / rho);
-            let theta = s * alpha;
-            rhobar = -c * alpha;
-            let phi = c * phibar;
-            phibar *= s;
-            for i in 0..dim {
-                x[i] += (phi / rho) * w[i];
-                w[i] = v[i] - (theta / rho) * w[i];
-            }
-            // stop when the normal-equation residual |M' r| = phibar*alpha*|c| is tiny
-            if phibar * alpha * c.abs() <= 1e-14 * anorm_est * anorm_est * norm(&x).max(1.0) || alpha == 0.0 {
-                break;
-            }
-        }
-        x
     }
 }

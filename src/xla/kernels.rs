@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use super::registry::{self, Entry};
 use super::Kind;
+use crate::absent;
 use crate::batch::{batch_row, BatchValues};
 use crate::derivatives::{BatchCotangent, BatchGradOut, BatchSolution, BatchTangent, BatchTangentOut};
 use crate::error::SolverError;
@@ -124,6 +125,18 @@ fn mark_nonfinite(bad: &mut [bool], data: &[f64], rows: usize, width: usize) {
     }
 }
 
+/// Elements whose b has an infinity other than +inf on a nonnegative row (an
+/// absent bound, see `absent`), or NaN: under jit these cannot raise, so the
+/// element gets a NumericalError status and NaN outputs.
+fn mark_bad_b(bad: &mut [bool], b: &[f64], entry: &Entry) {
+    let (m, cones) = (entry.family.pattern.m, &entry.family.pattern.cones);
+    for k in 0..bad.len() {
+        if absent::absent_rows(cones, &b[k * m..(k + 1) * m], "b").is_err() {
+            bad[k] = true;
+        }
+    }
+}
+
 /// `data` with the rows of bad elements zeroed (only copies when needed).
 fn zero_rows<'a>(data: Cow<'a, [f64]>, rows: usize, width: usize, bad: &[bool]) -> Cow<'a, [f64]> {
     if !bad.iter().any(|&b| b) || width == 0 {
@@ -171,7 +184,7 @@ impl<'a> Residuals<'a> {
         mark_nonfinite(bad, &p, p_rows, np);
         mark_nonfinite(bad, &a, a_rows, na);
         mark_nonfinite(bad, &q, bad.len(), n);
-        mark_nonfinite(bad, &b, bad.len(), m);
+        mark_bad_b(bad, &b, entry);
         let status = (0..bad.len())
             .map(|k| if bad[k] { SolverStatus::NumericalError as i32 } else { info[k * INFO_WIDTH] as i32 })
             .collect();
@@ -298,11 +311,16 @@ fn solve(call: &Call<'_>, entry: &Entry, outs: &mut [&mut [f64]]) -> Result<(), 
     mark_nonfinite(&mut bad, &p, p_rows, pat.p.nnz());
     mark_nonfinite(&mut bad, &a, a_rows, pat.a.nnz());
     mark_nonfinite(&mut bad, &q, batch, n);
-    mark_nonfinite(&mut bad, &b, batch, m);
+    mark_bad_b(&mut bad, &b, entry);
     let (p, a) = (zero_rows(p, p_rows, pat.p.nnz(), &bad), zero_rows(a, a_rows, pat.a.nnz(), &bad));
     let (q, b) = (zero_rows(q, batch, n, &bad), zero_rows(b, batch, m, &bad));
-    // A warm start with NaN/Inf is dropped for the whole call (it only affects speed).
-    let warm = warm.filter(|(x, z, s)| x.iter().chain(z.iter()).chain(s.iter()).all(|v| v.is_finite()));
+    // A warm start with NaN/Inf is dropped for the whole call (it only affects speed);
+    // s = +inf on absent rows (b = +inf) is that of a previous solution and is kept.
+    let cones = &pat.cones;
+    let warm = warm.filter(|(x, z, s)| {
+        x.iter().chain(z.iter()).all(|v| v.is_finite())
+            && (0..batch).all(|k| absent::slack_ok(cones, &s[k * m..(k + 1) * m], &b[k * m..(k + 1) * m]))
+    });
     let values = BatchValues {
         batch,
         p: &p,

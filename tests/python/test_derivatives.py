@@ -446,3 +446,97 @@ def test_matches_diffcp(family):
         compared += 1
     print(f"diffcp {family}: {compared} problems compared")
     assert compared >= 5
+
+
+# ---------------------------------------------------------------- solve paths
+
+
+def _grads_and_tangents(solver, prob, rng):
+    n, m = prob["n"], prob["m"]
+    c = (rng.normal(size=n), rng.normal(size=m), rng.normal(size=m))
+    t = dict(dP_values=symmetric_tangent(prob["P"], rng), dA_values=rng.normal(size=prob["A"].nnz),
+             dq=rng.normal(size=n), db=rng.normal(size=m))
+    return c, t
+
+
+def _both_paths(solver, c, t, monkeypatch):
+    """VJP and JVP by the default path and by the forced LSQR fallback
+    (MOREAU_DERIV_PATH=lsqr, a test-only switch)."""
+    out = []
+    for forced in (False, True):
+        if forced:
+            monkeypatch.setenv("MOREAU_DERIV_PATH", "lsqr")
+        else:
+            monkeypatch.delenv("MOREAU_DERIV_PATH", raising=False)
+        g = solver.backward(*c)
+        jv = solver.jvp(**t)
+        out.append(np.concatenate([g[k] for k in ("dP_values", "dA_values", "dq", "db")]
+                                  + [jv[k] for k in ("dx", "dz", "ds")]))
+    monkeypatch.delenv("MOREAU_DERIV_PATH", raising=False)
+    return out
+
+
+@pytest.mark.parametrize("family", RANDOM_FAMILIES)
+def test_paths_agree(family, monkeypatch):
+    """The LDL^T path (accepted or least squares) and the LSQR fallback compute the
+    same generalized derivative K^+ on the derivative corpus."""
+    from moreau_jax._native import derivative_path_counts
+    rng = np.random.default_rng([31, RANDOM_FAMILIES.index(family)])
+    compared = 0
+    derivative_path_counts()
+    for seed in range(30):
+        if compared == 10:
+            break
+        prob = random_feasible(family, seed, n=int(np.random.default_rng(seed).integers(4, 13)))
+        solver = make_solver(prob)
+        solver.solve()
+        if solver.info.status.name not in ("Solved", "AlmostSolved"):
+            continue
+        c, t = _grads_and_tangents(solver, prob, rng)
+        default, forced = _both_paths(solver, c, t, monkeypatch)
+        assert np.all(np.isfinite(default))
+        assert rel_err(forced, default) < 1e-6, (seed, rel_err(forced, default))
+        compared += 1
+    counts = derivative_path_counts()
+    assert compared >= 8, compared
+    # the forced runs went through the fallback; the default ones rarely (ill-conditioned
+    # K whose LDL^T solution fails the forward-error test)
+    assert 2 * compared <= counts["lsqr"] <= 2.4 * compared, counts
+
+
+def _mpc_like(nx=3, nu=2, T=8, seed=0):
+    """CVXPY MPC with `cp.abs(U) <= 1`: the epigraph variables t (|u| <= t <= 1) have
+    no curvature, so they are not unique wherever |u| < 1 (singular derivative system)."""
+    cp = pytest.importorskip("cvxpy")
+    from problems import from_cvxpy
+    rng = np.random.default_rng([77, seed])
+    A = rng.normal(size=(nx, nx))
+    A /= 1.05 * np.max(np.abs(np.linalg.eigvals(A)))
+    B = rng.normal(size=(nx, nu))
+    X, U = cp.Variable((nx, T + 1)), cp.Variable((nu, T))
+    cons = [X[:, 0] == 4 * rng.normal(size=nx), X[:, 1:] == A @ X[:, :-1] + B @ U, cp.abs(U) <= 1]
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(X) + 0.1 * cp.sum_squares(U)), cons)
+    return from_cvxpy(prob, "mpc_like", "mpc")
+
+
+def test_degenerate_mpc_gradients_finite_and_paths_agree(monkeypatch):
+    from moreau_jax._native import derivative_path_counts
+    prob = _mpc_like()
+    solver = make_solver(prob)
+    solver.solve()
+    assert solver.info.status.name == "Solved"
+    rng = np.random.default_rng(5)
+    c, t = _grads_and_tangents(solver, prob, rng)  # cotangents on every variable, t's included
+    derivative_path_counts()
+    default, forced = _both_paths(solver, c, t, monkeypatch)
+    counts = derivative_path_counts()
+    assert np.all(np.isfinite(default)) and np.abs(default).max() < 1e4
+    # the singular system is solved by the LDL^T factor in the least-squares sense
+    assert counts["ldlt_projected"] >= 1 and counts["lsqr"] == 2, counts
+    assert rel_err(forced, default) < 1e-6, rel_err(forced, default)
+    # the generalized JVP and VJP stay exact adjoints
+    jv = solver.jvp(**t)
+    g = solver.backward(*c)
+    lhs = c[0] @ jv["dx"] + c[1] @ jv["dz"] + c[2] @ jv["ds"]
+    rhs = sum(t[k] @ g[k] for k in t)
+    assert abs(lhs - rhs) <= 1e-8 * max(1.0, abs(lhs), np.abs(lhs) + np.abs(rhs))

@@ -632,18 +632,18 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
     bad_dir = sorted({c.kind for c in cones.dir_cones if c.kind not in _LIFTABLE_DIR_KINDS})
     if bad_dir:
         unsupported.append(f"dir_cones of kind {', '.join(map(repr, bad_dir))}")
-    if cones.psd_dims:
-        unsupported.append(f"psd_dims {cones.psd_dims} (PSD cones)")
     if unsupported:
         raise NotImplementedError(
             "moreau-jax cannot solve problems with " + "; ".join(unsupported) + " yet. "
-            "Supported cones: zero, nonnegative, second-order, exponential, 3-D power, "
-            "generalized power (also as direct cones: 'nonneg', 'soc', 'exp', 'power', 'gen_power')."
+            "Supported cones: zero, nonnegative, second-order, PSD, exponential, 3-D power, "
+            "generalized power (also as direct cones: 'nonneg', 'soc', 'psd_triangle', 'exp', "
+            "'power', 'gen_power')."
         )
     return {
         "zero": int(cones.num_zero_cones),
         "nonneg": int(cones.num_nonneg_cones),
         "soc": [int(d) for d in cones.so_cone_dims],
+        "psd": [int(k) for k in cones.psd_dims],
         "exp": int(cones.num_exp_cones),
         "power": [float(a) for a in cones.power_alphas],
         "gen_power": [([float(a) for a in al], int(d2)) for al, d2 in cones.gen_power_cone_params],
@@ -651,7 +651,7 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
 
 
 # Direct-cone kinds the lifting handles ("psd_triangle" once the core has PSD cones).
-_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "exp", "power", "gen_power")
+_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "psd_triangle", "exp", "power", "gen_power")
 
 # Native cone blocks in row order, with the direct-cone kind that lifts into each
 # (CVXPY's MOREAU order: zero, nonneg, SOC, PSD, exp, power, gen power).

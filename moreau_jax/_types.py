@@ -253,7 +253,15 @@ def _check_gen_power_params(name: str, v: Any) -> List[Tuple[List[float], int]]:
 
 
 def _check_psd_dims(name: str, v: Any) -> List[int]:
-    return check_int_list(ge=1)(name, v)
+    sides = check_int_list()(name, v)
+    for i, k in enumerate(sides):
+        if k < 1:
+            raise ValueError(
+                f"{name}[{i}] = {k}: each entry is the side k >= 1 of a k x k PSD matrix "
+                f"(the cone takes k (k + 1) / 2 rows, its scaled upper triangle); "
+                f"drop the entry or give the matrix side."
+            )
+    return sides
 
 
 def _check_dir_cones(name: str, v: Any) -> List[DirectConeSpec]:
@@ -281,9 +289,9 @@ class Cones(Model):
 
     Rows of ``A`` and ``b`` (and entries of ``s`` and ``z``) are laid out cone by
     cone in this order: zero cones, nonnegative cones, second-order cones (each
-    of its own dimension), PSD cones, exponential cones (3 rows each), power cones
-    (3 rows each, one alpha each), generalized power cones (len(alphas) + dim2 rows
-    each).
+    of its own dimension), PSD cones (k (k + 1) / 2 rows each), exponential cones
+    (3 rows each), power cones (3 rows each, one alpha each), generalized power
+    cones (len(alphas) + dim2 rows each).
 
     Args (all keyword, all optional):
         num_zero_cones: rows constrained to ``s = 0`` (equalities ``Ax = b``).
@@ -292,11 +300,12 @@ class Cones(Model):
         num_exp_cones: number of exponential cones ``(x, y, z)``, ``y e^(x/y) <= z``.
         power_alphas: one ``alpha`` in (0, 1) per 3-D power cone
             ``x^alpha y^(1-alpha) >= |z|``.
+        psd_dims: side k of each PSD cone ``{svec(X) : X k x k PSD}``; its rows hold
+            ``svec(X)``, the upper triangle column by column with off-diagonal
+            entries times sqrt(2) (CVXPY's and Clarabel's convention).
         gen_power_cone_params: ``(alphas, dim2)`` per generalized power cone
             ``prod_i x_i^alphas_i >= ||y||``, ``x >= 0`` (alphas > 0 summing to 1).
         dir_cones: direct cones on subvectors of x (see ``DirectConeSpec``).
-        psd_dims: accepted for compatibility with Moreau; solving with PSD cones
-            is not implemented yet (NotImplementedError).
         num_so_cones: legacy shortcut for ``so_cone_dims=[3] * num_so_cones``.
 
     All fields are validated on construction and on assignment.

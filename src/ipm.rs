@@ -568,7 +568,8 @@ fn initialize(
 /// boundary.
 #[derive(Clone, Copy)]
 enum Shift {
-    /// Cold start: to margin 1 (the unit point's distance from the boundary).
+    /// Cold start: to margin 1 (the unit point's distance from the boundary), or
+    /// with PSD cones all symmetric cones together to margin max(1, beta / 10).
     Unit,
     /// Warm start from a nearby problem's solution: only up to this margin, so
     /// that the point stays close to the old solution.
@@ -590,7 +591,40 @@ fn warm_shift_into_cones(st: &mut State<'_>, ws: &Workspace) {
 }
 
 /// Move s and z strictly inside their cones (s = 0 on zero-cone rows).
+///
+/// Cold start (`Shift::Unit`): each symmetric cone whose margin is below sqrt(eps) is
+/// shifted to margin 1.  With PSD cones present, Clarabel's symmetric initialization
+/// instead: with alpha = the smallest margin over all symmetric cones and beta = the
+/// sum of their positive eigenvalues, every symmetric cone is shifted by the same
+/// multiple of its unit element so that the smallest margin becomes
+/// target = max(1, beta / 10).  (The per-cone rule cost the SDP benchmark about 25%
+/// more iterations than Clarabel.  On the LP/QP/SOCP corpus both rules give the same
+/// geomean iteration count, but the trajectories change; the rule is kept there until
+/// that is validated on the full suite.)
 fn shift_into_cones(st: &mut State<'_>, ws: &Workspace, shift: Shift) {
+    let has_psd = ws.cones.iter().any(|(c, _)| matches!(c, SupportedCone::Psd(_)));
+    if matches!(shift, Shift::Unit) && has_psd {
+        for v in [&mut st.s, &mut st.z] {
+            let symmetric = || ws.cones.iter().filter(|(c, _)| c.is_symmetric() && !matches!(c, SupportedCone::Zero(_)));
+            let (mut alpha, mut beta) = (f64::INFINITY, 0.0);
+            for (cone, r) in symmetric() {
+                let (a, b) = cone.margins(&v[r.clone()]);
+                alpha = alpha.min(a);
+                beta += b;
+            }
+            let target = f64::max(1.0, 0.1 * beta);
+            for (cone, r) in symmetric() {
+                let block = &mut v[r.clone()];
+                if alpha <= 0.0 {
+                    // two stages so that large alpha does not cancel to exactly 0
+                    cone.scaled_unit_shift(block, -alpha);
+                    cone.scaled_unit_shift(block, target);
+                } else if alpha < target {
+                    cone.scaled_unit_shift(block, target - alpha);
+                }
+            }
+        }
+    }
     for (cone, r) in ws.cones.iter() {
         let (z, s) = (&mut st.z[r.clone()], &mut st.s[r.clone()]);
         match cone {
@@ -606,6 +640,7 @@ fn shift_into_cones(st: &mut State<'_>, ws: &Workspace, shift: Shift) {
                 for v in [s, z] {
                     let (alpha, _) = cone.margins(v);
                     match shift {
+                        Shift::Unit if has_psd => {} // done above, over all symmetric cones
                         Shift::Unit if alpha < f64::EPSILON.sqrt() => {
                             // two stages so that large alpha does not cancel to exactly 0
                             cone.scaled_unit_shift(v, -alpha);

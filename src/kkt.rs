@@ -40,6 +40,12 @@ use crate::kkt_dense::DenseLdlt;
 use crate::problem::ProblemPattern;
 use crate::settings::DirectSolveMethod;
 
+/// A refined KKT solve whose residual exceeds this times max(1, |rhs|) comes from a
+/// broken factor (seen: 1e35 on a PSD problem near convergence).  Tighter tests
+/// (1e-4, 1) also fire on the diverging iterates of infeasible problems, whose
+/// detection a refactorization then delays.
+const BROKEN_FACTOR_RESIDUAL: f64 = 1e8;
+
 /// Where each piece of data lands in the KKT value array.
 #[derive(Debug)]
 pub struct KktSymbolic {
@@ -595,19 +601,34 @@ impl KktSystem {
         let mut sol = std::mem::take(&mut self.work_x);
         b[..nm].copy_from_slice(rhs);
         b[nm..].fill(0.0);
-        self.solve_full(&b, &mut sol, settings);
+        let residual = self.solve_full(&b, &mut sol, settings);
+        let norm_rhs = rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let broken = residual.is_nan() || residual > BROKEN_FACTOR_RESIDUAL * norm_rhs.max(1.0);
+        if broken || !sol.iter().all(|v| v.is_finite()) {
+            // A factor whose tiny pivots passed the dynamic check (dense, badly scaled
+            // cone blocks near convergence, e.g. PSD) can solve to NaN or to garbage
+            // that refinement cannot repair: refactor with more static regularization
+            // (refinement against the unregularized K recovers the accuracy) and solve again.
+            // (the regular eps is the largest entry: curvature columns only get less)
+            let current = self.static_reg.iter().fold(0.0f64, |a, &v| a.max(v));
+            let eps = (100.0 * current).max(settings.static_reg_constant);
+            tracing::debug!(eps, residual, "KKT solve failed; refactoring with more static regularization");
+            if self.factor_with_retries(eps) {
+                self.solve_full(&b, &mut sol, settings);
+            }
+        }
         x.copy_from_slice(&sol[..nm]);
         self.work_b = b;
         self.work_x = sol;
     }
 
     /// Solve K x = rhs in the full dimension, with iterative refinement against
-    /// the unregularized K.
-    fn solve_full(&mut self, rhs: &[f64], x: &mut [f64], settings: &KktSettings) {
+    /// the unregularized K.  Returns the final residual norm (0 without refinement).
+    fn solve_full(&mut self, rhs: &[f64], x: &mut [f64], settings: &KktSettings) -> f64 {
         x.copy_from_slice(rhs);
         self.solve_factored(x);
         if !self.refine {
-            return;
+            return 0.0;
         }
         let norm_rhs = rhs.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         let tol = settings.refine_abstol + settings.refine_reltol * norm_rhs;
@@ -651,6 +672,7 @@ impl KktSystem {
         self.work_res = res;
         self.work_sol = corr;
         self.work_rhs = tmp;
+        norm_e
     }
 }
 

@@ -4,18 +4,20 @@
 //! CSR patterns of P and A, the cones).  Values (P, A, q, b) change per solve.
 
 use crate::cones::{
-    Cone, ExponentialCone, GenPowerCone, NonnegativeCone, PowerCone, SecondOrderCone, SupportedCone,
+    svec_dim, Cone, ExponentialCone, GenPowerCone, NonnegativeCone, PowerCone, PsdTriangleCone, SecondOrderCone,
+    SupportedCone,
     ZeroCone,
 };
 use crate::error::SolverError;
 
-/// Cone layout of the rows of A: zero, nonnegative, second-order, exponential, power,
-/// generalized power.
+/// Cone layout of the rows of A: zero, nonnegative, second-order, PSD (svec of
+/// each k x k matrix, `psd` holds the sides k), exponential, power, generalized power.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConeSpec {
     pub zero: usize,
     pub nonneg: usize,
     pub soc: Vec<usize>,
+    pub psd: Vec<usize>,
     pub exp: usize,
     pub power: Vec<f64>,
     /// Generalized power cones (alphas, dim2): rows (x in R^len(alphas), y in R^dim2).
@@ -24,12 +26,14 @@ pub struct ConeSpec {
 
 impl ConeSpec {
     pub fn num_rows(&self) -> usize {
-        self.zero + self.nonneg + self.soc.iter().sum::<usize>() + 3 * self.exp + 3 * self.power.len()
+        self.zero + self.nonneg + self.soc.iter().sum::<usize>()
+            + self.psd.iter().map(|&k| svec_dim(k)).sum::<usize>()
+            + 3 * self.exp + 3 * self.power.len()
             + self.gen_power.iter().map(|(a, d2)| a.len() + d2).sum::<usize>()
     }
 
     pub fn degree(&self) -> usize {
-        self.nonneg + self.soc.len() + 3 * self.exp + 3 * self.power.len()
+        self.nonneg + self.soc.len() + self.psd.iter().sum::<usize>() + 3 * self.exp + 3 * self.power.len()
             + self.gen_power.iter().map(|(a, _)| a.len() + 1).sum::<usize>()
     }
 
@@ -37,6 +41,11 @@ impl ConeSpec {
         if let Some(i) = self.soc.iter().position(|&d| d == 0) {
             return Err(SolverError::Cones(format!(
                 "second-order cone {i} has dimension 0; every SOC needs dimension >= 1"
+            )));
+        }
+        if let Some(i) = self.psd.iter().position(|&k| k == 0) {
+            return Err(SolverError::Cones(format!(
+                "PSD cone {i} has side 0; every PSD cone needs a matrix side k >= 1 (k (k + 1) / 2 rows)"
             )));
         }
         if let Some((i, a)) = self.power.iter().enumerate().find(|(_, a)| !(**a > 0.0 && **a < 1.0)) {
@@ -64,10 +73,11 @@ impl ConeSpec {
         let rows = self.num_rows();
         if rows != m {
             return Err(SolverError::Cones(format!(
-                "cone sizes add up to {rows} rows (zero {}, nonneg {}, soc {:?}, exp 3x{}, power 3x{}, gen power {:?}) but A has m = {m} rows",
+                "cone sizes add up to {rows} rows (zero {}, nonneg {}, soc {:?}, psd sides {:?}, exp 3x{}, power 3x{}, gen power {:?}) but A has m = {m} rows",
                 self.zero,
                 self.nonneg,
                 self.soc,
+                self.psd,
                 self.exp,
                 self.power.len(),
                 self.gen_power.iter().map(|(a, d2)| a.len() + d2).collect::<Vec<_>>()
@@ -93,6 +103,9 @@ impl ConeSpec {
         }
         for &d in &self.soc {
             push(SupportedCone::SecondOrder(SecondOrderCone::new(d)));
+        }
+        for &k in &self.psd {
+            push(SupportedCone::Psd(PsdTriangleCone::new(k)));
         }
         for _ in 0..self.exp {
             push(SupportedCone::Exponential(ExponentialCone::new()));

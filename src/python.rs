@@ -87,6 +87,13 @@ fn parse_cones(dict: &Bound<'_, PyDict>) -> PyResult<ConeSpec> {
                 }
                 spec.soc = dims.into_iter().map(|d| d as usize).collect();
             }
+            "psd" => {
+                let sides: Vec<i64> = value.extract()?;
+                if let Some(k) = sides.iter().find(|k| **k < 0) {
+                    return Err(PyValueError::new_err(format!("invalid cones: PSD side {k} < 0")));
+                }
+                spec.psd = sides.into_iter().map(|k| k as usize).collect();
+            }
             "power" => spec.power = value.extract()?,
             "gen_power" => {
                 let cones: Vec<(Vec<f64>, i64)> = value.extract()?;

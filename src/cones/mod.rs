@@ -12,6 +12,7 @@
 //! - zero cone: s = 0, dual z free;
 //! - nonnegative: s >= 0;
 //! - second-order: s = (t, x) with ||x|| <= t;
+//! - PSD: s = svec(S) with S positive semidefinite (scaled upper triangle, see `psd.rs`);
 //! - exponential: s = (x, y, z) with y > 0 and y exp(x / y) <= z (closure);
 //! - power(alpha): s = (x, y, z) with x, y >= 0 and x^alpha y^(1-alpha) >= |z|;
 //! - generalized power(alpha, dim2): s = (x, y), x >= 0, prod x_i^alpha_i >= ||y||.
@@ -24,6 +25,7 @@ mod exp;
 mod genpow;
 mod nonneg;
 mod pow;
+mod psd;
 mod soc;
 mod zero;
 
@@ -31,6 +33,7 @@ pub use exp::ExponentialCone;
 pub use genpow::GenPowerCone;
 pub use nonneg::NonnegativeCone;
 pub use pow::PowerCone;
+pub use psd::{svec_dim, svec_side, svec_to_mat, mat_to_svec, PsdTriangleCone};
 pub use soc::SecondOrderCone;
 pub use zero::ZeroCone;
 
@@ -139,6 +142,7 @@ pub enum SupportedCone {
     Zero(ZeroCone),
     Nonnegative(NonnegativeCone),
     SecondOrder(SecondOrderCone),
+    Psd(PsdTriangleCone),
     Exponential(ExponentialCone),
     Power(PowerCone),
     GenPower(GenPowerCone),
@@ -150,6 +154,7 @@ macro_rules! dispatch {
             SupportedCone::Zero($c) => $e,
             SupportedCone::Nonnegative($c) => $e,
             SupportedCone::SecondOrder($c) => $e,
+            SupportedCone::Psd($c) => $e,
             SupportedCone::Exponential($c) => $e,
             SupportedCone::Power($c) => $e,
             SupportedCone::GenPower($c) => $e,

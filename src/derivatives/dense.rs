@@ -5,7 +5,8 @@
 use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
 use faer::linalg::lu::partial_pivoting::{factor, solve};
-use faer::{Mat, MatRef, Par};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
 
 /// Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix.
 pub fn symmetric_eigen(a: MatRef<'_, f64>) -> Option<(Vec<f64>, Mat<f64>)> {
@@ -37,4 +38,11 @@ pub fn inverse(a: MatRef<'_, f64>) -> Mat<f64> {
     let mut out = Mat::<f64>::identity(n, n);
     solve::solve_in_place(lu.as_ref(), lu.as_ref(), row_perm, out.as_mut(), Par::Seq, MemStack::new(&mut mem));
     out
+}
+
+/// a b, sequentially.
+pub fn mul(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    let mut c = Mat::<f64>::zeros(a.nrows(), b.ncols());
+    matmul(c.as_mut(), Accum::Replace, a, b, 1.0, Par::Seq);
+    c
 }

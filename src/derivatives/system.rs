@@ -59,6 +59,7 @@ fn blocks_of(pattern: &ProblemPattern) -> Vec<Block> {
     (0..c.zero).for_each(|_| push(BlockKind::Zero, 1));
     (0..c.nonneg).for_each(|_| push(BlockKind::Nonneg, 1));
     c.soc.iter().for_each(|&d| push(BlockKind::Soc, d));
+    c.psd.iter().for_each(|&k| push(BlockKind::Psd(k), k * (k + 1) / 2));
     (0..c.exp).for_each(|_| push(BlockKind::Exp, 3));
     c.power.iter().for_each(|&a| push(BlockKind::Pow(a), 3));
     c.gen_power.iter().for_each(|(a, d2)| push(BlockKind::GenPow(a.as_slice().into()), a.len() + d2));

@@ -299,33 +299,6 @@ def test_gen_power_params_validated():
         moreau.Cones(gen_power_cone_params=[([0.5, 0.5], 0)])
 
 
-@pytest.mark.parametrize(
-    "kwargs, m_extra, match",
-    [
-        (
-            dict(
-                dir_cones=[moreau.DirectConeSpec(kind="psd_triangle", indices=[0, 1, 2], psd_k=2)]
-            ),
-            0,
-            "dir_cones of kind 'psd_triangle'",
-        ),
-        (dict(psd_dims=[2]), 3, "PSD"),
-    ],
-)
-def test_unsupported_cones_not_implemented(seed_qp, kwargs, m_extra, match):
-    d = seed_qp
-    cones = moreau.Cones(num_zero_cones=1, num_nonneg_cones=5, **kwargs)
-    A = sp.vstack([d["A"], sp.csr_array((m_extra, 5))], format="csr")
-    b = np.concatenate([d["b"], np.zeros(m_extra)])
-    with pytest.raises(NotImplementedError, match=match):
-        moreau.Solver(d["P"], d["q"], A, b, cones)
-    P = sp.csr_array(d["P"])
-    with pytest.raises(NotImplementedError, match=match):
-        moreau.CompiledSolver(
-            5, 6 + m_extra, P.indptr, P.indices, A.indptr, A.indices, cones, moreau.Settings()
-        )
-
-
 def test_direct_cone_spec_validation():
     with pytest.raises(ValueError, match="duplicate"):
         moreau.DirectConeSpec(kind="nonneg", indices=[1, 1])

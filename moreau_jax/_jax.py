@@ -62,12 +62,11 @@ from jax.interpreters import ad
 
 from . import _fields
 from ._problem import (
-    DirectConeLift,
     _as_cones,
     _as_settings,
     check_b_infinities,
     check_cones_match,
-    cones_to_native,
+    lift_direct_cones,
     full_symmetric_pattern as _full_pattern,
     sort_csr_pattern,
     settings_to_native,
@@ -477,12 +476,9 @@ class Solver:
             np.full(2 * len(k), 0.5), self._nnz_p, self._nnz_p_full,
         )
         # Direct cones are solved as slack rows: the native problem has the lifted A.
-        self._lift = DirectConeLift(self._cones, n, m, A_ip, A_ix) if self._cones.dir_cones else None
-        lift = self._lift
-        native_cones = cones_to_native(self._cones) if lift is None else lift.native_cones
-        self._m_native = m if lift is None else lift.m
-        self._nnz_a_native = self._nnz_a if lift is None else lift.nnz
-        A_ip_nat, A_ix_nat = (A_ip, A_ix) if lift is None else (lift.A_ip, lift.A_ix)
+        self._lift, native_cones, self._m_native, A_ip_nat, A_ix_nat = lift_direct_cones(
+            self._cones, n, m, A_ip, A_ix)
+        self._nnz_a_native = len(A_ix_nat)
         native = load_native()
         self._pattern_id = native.register_pattern(
             n, self._m_native, np.ascontiguousarray(full_ip), np.ascontiguousarray(full_ix), A_ip_nat, A_ix_nat,

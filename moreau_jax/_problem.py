@@ -39,6 +39,7 @@ __all__ = [
     "full_symmetric_pattern",
     "check_cones_match",
     "cones_to_native",
+    "lift_direct_cones",
     "settings_to_native",
 ]
 
@@ -624,20 +625,16 @@ def _as_cones(cones: Any) -> Cones:
     raise TypeError(f"cones must be a moreau.Cones, got {type(cones).__name__}.")
 
 
-def cones_to_native(cones: Cones) -> Dict[str, Any]:
-    """The cone dict of docs/native-interface.md; NotImplementedError for cone kinds
-    the solver does not support yet. Direct cones (``cones.dir_cones``) are not
-    part of it: ``DirectConeLift`` turns them into extra rows first."""
-    unsupported = []
-    bad_dir = sorted({c.kind for c in cones.dir_cones if c.kind not in _LIFTABLE_DIR_KINDS})
-    if bad_dir:
-        unsupported.append(f"dir_cones of kind {', '.join(map(repr, bad_dir))}")
-    if unsupported:
-        raise NotImplementedError(
-            "moreau-jax cannot solve problems with " + "; ".join(unsupported) + " yet. "
-            "Supported cones: zero, nonnegative, second-order, PSD, exponential, 3-D power, "
-            "generalized power (also as direct cones: 'nonneg', 'soc', 'psd_triangle', 'exp', "
-            "'power', 'gen_power')."
+def cones_to_native(cones: Cones, *, direct_cones_lifted: bool = False) -> Dict[str, Any]:
+    """The cone dict of docs/native-interface.md: the cones of the rows of A.
+
+    Direct cones (``cones.dir_cones``) have no rows there: ``DirectConeLift`` turns
+    them into extra rows and says so with ``direct_cones_lifted=True``. Any other
+    caller with direct cones gets a ValueError, never a problem without them."""
+    if cones.dir_cones and not direct_cones_lifted:
+        raise ValueError(
+            "internal: the cones have dir_cones, which the native problem cannot hold; "
+            "lift them to rows first (lift_direct_cones / DirectConeLift)."
         )
     return {
         "zero": int(cones.num_zero_cones),
@@ -649,9 +646,6 @@ def cones_to_native(cones: Cones) -> Dict[str, Any]:
         "gen_power": [([float(a) for a in al], int(d2)) for al, d2 in cones.gen_power_cone_params],
     }
 
-
-# Direct-cone kinds the lifting handles ("psd_triangle" once the core has PSD cones).
-_LIFTABLE_DIR_KINDS = ("nonneg", "soc", "psd_triangle", "exp", "power", "gen_power")
 
 # Native cone blocks in row order, with the direct-cone kind that lifts into each
 # (CVXPY's MOREAU order: zero, nonneg, SOC, PSD, exp, power, gen power).
@@ -724,7 +718,7 @@ class DirectConeLift:
 
     def __init__(self, cones: Cones, n: int, m: int, A_ip: np.ndarray, A_ix: np.ndarray):
         cones.validate_dir_cone_indices(n)
-        native = cones_to_native(cones)
+        native = cones_to_native(cones, direct_cones_lifted=True)
         specs = list(cones.dir_cones)
         self.m_orig = m
         orig_rows = np.zeros(m, np.int64)
@@ -843,6 +837,16 @@ class DirectConeLift:
     def jax_split(self, z, s):
         """Lifted (z, s) -> original z, s and z_x."""
         return z[..., self.orig_rows], s[..., self.orig_rows], z[..., self.dir_rows]
+
+
+
+def lift_direct_cones(cones: Cones, n: int, m: int, A_ip: np.ndarray, A_ix: np.ndarray):
+    """(lift or None, native cone dict, native m, native A pattern). Direct cones are
+    turned into slack rows (DirectConeLift); without them the problem is unchanged."""
+    if not cones.dir_cones:
+        return None, cones_to_native(cones), m, A_ip, A_ix
+    lift = DirectConeLift(cones, n, m, A_ip, A_ix)
+    return lift, lift.native_cones, lift.m, lift.A_ip, lift.A_ix
 
 
 _NATIVE_IPM_KEYS = (

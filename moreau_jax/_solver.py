@@ -19,14 +19,13 @@ import numpy as np
 from ._devices import resolve_device
 from ._fields import check_int
 from ._problem import (
-    DirectConeLift,
     ValueMap,
     _as_cones,
     _as_settings,
     as_float_array,
     check_b_infinities,
     check_cones_match,
-    cones_to_native,
+    lift_direct_cones,
     csr_with_map,
     settings_to_native,
     sort_csr_pattern,
@@ -125,15 +124,6 @@ def _warm_arrays(
             arr = np.broadcast_to(arr, (batch, dim))
         out[f"warm_{key}"] = np.ascontiguousarray(arr)
     return out
-
-
-def _lift(cones: Cones, n: int, m: int, A_ip: np.ndarray, A_ix: np.ndarray):
-    """(lift or None, native cone dict, native m, native A pattern). Direct cones are
-    turned into slack rows (DirectConeLift); without them the problem is unchanged."""
-    if not cones.dir_cones:
-        return None, cones_to_native(cones), m, A_ip, A_ix
-    lift = DirectConeLift(cones, n, m, A_ip, A_ix)
-    return lift, lift.native_cones, lift.m, lift.A_ip, lift.A_ix
 
 
 # The order in which the native vjp / jvp take the grad state.
@@ -287,7 +277,7 @@ class Solver:
         self._maps = (P_map, A_map)
         check_cones_match(self._cones, m, f"b has length {m} (A has {m} rows)")
         check_b_infinities(self._cones, b)
-        lift, native_cones, m_nat, A_ip_nat, A_ix_nat = _lift(self._cones, n, m, A_ip, A_ix)
+        lift, native_cones, m_nat, A_ip_nat, A_ix_nat = lift_direct_cones(self._cones, n, m, A_ip, A_ix)
         self._lift = lift
         self._n, self._m = n, m
         self._q, self._b = q[None, :], b[None, :]
@@ -457,7 +447,7 @@ class CompiledSolver:
         inv[P_sort] = np.arange(len(P_sort))
         self._P_perm = P_sort[transpose_permutation(n, P_ip, P_ix)][inv]
         check_cones_match(self._cones, m, f"m = {m}")
-        lift, native_cones, m_nat, A_ip_nat, A_ix_nat = _lift(self._cones, n, m, A_ip, A_ix)
+        lift, native_cones, m_nat, A_ip_nat, A_ix_nat = lift_direct_cones(self._cones, n, m, A_ip, A_ix)
         self._lift = lift
         if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
             raise ValueError(

@@ -453,6 +453,12 @@ class Solver:
         self.__settings = _as_settings(settings)
         resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
+        if self._cones.dir_cones:
+            # (NumPy and JAX lift them to slack rows; the torch path does not yet.)
+            raise NotImplementedError(
+                "moreau.torch.Solver does not support direct cones (Cones.dir_cones) yet; "
+                "write them as rows of A (slack form), or use moreau.Solver / moreau.jax.Solver."
+            )
         # Unsorted patterns are sorted here; values are gathered into that order in
         # solve(), so gradients come back in the caller's order.
         P_ip, P_ix, P_sort = sort_csr_pattern("P", _index_array(P_row_offsets), _index_array(P_col_indices), n, n)

@@ -422,6 +422,29 @@ def test_per_call_settings_changes_are_picked_up():
 
 
 # ---------------------------------------------------------------------------
+# direct cones
+# ---------------------------------------------------------------------------
+
+
+def test_direct_cones_are_refused_not_dropped():
+    # Not lifted on the torch path yet: a clear error, never a solve without them
+    # (which gave x = [10.3, 9.3, -18.7] here, ignoring x >= 0).
+    n = 3
+    cones = moreau.Cones(num_zero_cones=1, dir_cones=[moreau.DirectConeSpec(kind="nonneg", indices=[0, 1, 2])])
+    with pytest.raises(NotImplementedError, match="direct cones"):
+        moreau.torch.Solver(n, 1, np.arange(n + 1), np.arange(n), np.array([0, n]), np.arange(n),
+                            cones, moreau.Settings())
+
+
+def test_cones_to_native_refuses_unlifted_direct_cones():
+    from moreau_jax._problem import cones_to_native
+
+    cones = moreau.Cones(num_zero_cones=1, dir_cones=[moreau.DirectConeSpec(kind="nonneg", indices=[0])])
+    with pytest.raises(ValueError, match="lift them to rows first"):
+        cones_to_native(cones)
+
+
+# ---------------------------------------------------------------------------
 # devices
 # ---------------------------------------------------------------------------
 

@@ -65,9 +65,10 @@ from ._problem import (
     _as_cones,
     _as_settings,
     check_b_infinities,
+    check_b_sparsity_pattern,
     check_cones_match,
-    lift_direct_cones,
     full_symmetric_pattern as _full_pattern,
+    lift_direct_cones,
     sort_csr_pattern,
     settings_to_native,
 )
@@ -309,18 +310,6 @@ def _to_call_dtype(arr, call_dtype):
     return arr if arr.dtype in _NATIVE_FLOATS else arr.astype(call_dtype)
 
 
-def _check_b_pattern(pattern: Any, m: int) -> Optional[list]:
-    """Moreau's ``b_sparsity_pattern``: None or m booleans (which b entries may be nonzero)."""
-    if pattern is None:
-        return None
-    arr = np.asarray(pattern)
-    if arr.shape != (m,):
-        raise ValueError(f"b_sparsity_pattern has shape {arr.shape}, expected ({m},) (one flag per row of A).")
-    if arr.dtype != np.bool_ and not np.all((arr == 0) | (arr == 1)):
-        raise TypeError("b_sparsity_pattern must hold booleans (True where b may be nonzero).")
-    return [bool(v) for v in arr]
-
-
 class _SolverImpl:
     """What cvxpylayers calls: ``solve``, ``solve_warm``, ``_pending_warm_start``."""
 
@@ -455,7 +444,7 @@ class Solver:
         resolve_device(self.__settings.device)  # RuntimeError for "cuda" without CUDA
         self._cones = _as_cones(cones)
         self._jit = bool(jit)
-        self._b_sparsity_pattern = _check_b_pattern(b_sparsity_pattern, m)
+        self._b_sparsity_pattern = check_b_sparsity_pattern(b_sparsity_pattern, m)
         # Unsorted patterns are sorted here; values are gathered into that order in
         # _prepare (a GatherMap: see _gather_map), so gradients come back in the
         # caller's order.

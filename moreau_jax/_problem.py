@@ -38,6 +38,7 @@ __all__ = [
     "symmetrize_values",
     "full_symmetric_pattern",
     "check_cones_match",
+    "check_b_sparsity_pattern",
     "cones_to_native",
     "lift_direct_cones",
     "settings_to_native",
@@ -623,6 +624,19 @@ def _as_cones(cones: Any) -> Cones:
     if cones is None:
         return Cones()
     raise TypeError(f"cones must be a moreau.Cones, got {type(cones).__name__}.")
+
+
+def check_b_sparsity_pattern(pattern: Any, m: int) -> Optional[list]:
+    """Moreau's ``b_sparsity_pattern`` (its hint for PSD chordal decomposition: which
+    b entries may be nonzero): None or m booleans. Checked and kept; it changes nothing here."""
+    if pattern is None:
+        return None
+    arr = np.asarray(pattern)
+    if arr.shape != (m,):
+        raise ValueError(f"b_sparsity_pattern has shape {arr.shape}, expected ({m},) (one flag per row of A).")
+    if arr.dtype != np.bool_ and not np.all((arr == 0) | (arr == 1)):
+        raise TypeError("b_sparsity_pattern must hold booleans (True where b may be nonzero).")
+    return [bool(v) for v in arr]
 
 
 def cones_to_native(cones: Cones, *, direct_cones_lifted: bool = False) -> Dict[str, Any]:

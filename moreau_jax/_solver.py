@@ -24,9 +24,10 @@ from ._problem import (
     _as_settings,
     as_float_array,
     check_b_infinities,
+    check_b_sparsity_pattern,
     check_cones_match,
-    lift_direct_cones,
     csr_with_map,
+    lift_direct_cones,
     settings_to_native,
     sort_csr_pattern,
     symmetric_csr_with_map,
@@ -261,10 +262,7 @@ class Solver:
         b = as_float_array("b", b, shape=(None,), shape_hint=" (a 1-D vector of length m)", allow_inf=True)
         n, m = q.shape[0], b.shape[0]
         # Moreau's PSD chordal-decomposition hint (it derives it from b here): checked, no effect.
-        if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
-            raise ValueError(
-                f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}."
-            )
+        check_b_sparsity_pattern(b_sparsity_pattern, m)
         if n == 0:
             raise ValueError("q is empty: the problem needs at least one variable (n >= 1).")
         if A is None:
@@ -449,10 +447,7 @@ class CompiledSolver:
         check_cones_match(self._cones, m, f"m = {m}")
         lift, native_cones, m_nat, A_ip_nat, A_ix_nat = lift_direct_cones(self._cones, n, m, A_ip, A_ix)
         self._lift = lift
-        if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
-            raise ValueError(
-                f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}."
-            )
+        check_b_sparsity_pattern(b_sparsity_pattern, m)
         self._n, self._m = n, m
         self._batch_size = self._settings.batch_size
         self._nnz_P, self._nnz_A = len(P_ix), len(A_ix)

@@ -61,6 +61,7 @@ from ._problem import (
     _as_cones,
     _as_settings,
     check_b_infinities,
+    check_b_sparsity_pattern,
     check_cones_match,
     cones_to_native,
     full_symmetric_pattern,
@@ -466,8 +467,7 @@ class Solver:
         ident_a = np.arange(len(A_sort))
         self._A_sort = None if np.array_equal(A_sort, ident_a) else torch.from_numpy(A_sort)
         check_cones_match(self._cones, m, f"m = {m}")
-        if b_sparsity_pattern is not None and len(b_sparsity_pattern) != m:
-            raise ValueError(f"b_sparsity_pattern has length {len(b_sparsity_pattern)}, expected m = {m}.")
+        check_b_sparsity_pattern(b_sparsity_pattern, m)
         full_ip, full_ix, src_a, src_b = full_symmetric_pattern(n, P_ip, P_ix)
         self._n, self._m = n, m
         self._nnz_p, self._nnz_a = len(P_ix), len(A_ix)

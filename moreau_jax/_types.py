@@ -438,8 +438,8 @@ class IPMSettings(Model):
     tolerances decide AlmostSolved / AlmostInfeasible when progress stalls.
     Algorithm: ``max_step_fraction`` (0.99), ``equilibrate_enable`` (True),
     ``direct_solve_method`` ('auto' | 'dense' | 'qdldl' | 'faer'; 'auto' factors KKT
-    systems densely when n + m <= 12, or n + m <= 96 with a sparse factor at least
-    40% full, else with faer's sparse LDLᵀ;
+    systems densely when n + m <= 96 with a sparse factor at least 40% full, else
+    with a sparse simplicial or supernodal LDLᵀ;
     'faer-1t'/'faer-nt' are accepted as 'faer'; GPU-only methods such as 'cudss' raise ValueError).
     moreau-jax extras (Clarabel's names): ``equilibrate_max_iter``,
     ``equilibrate_min_scaling``, ``equilibrate_max_scaling``,

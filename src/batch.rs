@@ -12,6 +12,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::absent;
+use crate::equilibrate::{self, RuizScaling};
 use crate::error::SolverError;
 use crate::ipm::{self, ProblemValues, SolveResult, WarmStart, Workspace};
 use crate::kkt::KktSymbolic;
@@ -113,7 +114,8 @@ impl Family {
         let (a, b) = absent::neutralize(&self.pattern, values.a, values.b, &rows);
         let warm_zs = warm.map(|w| absent::neutral_point(w.z, w.s, &rows));
         let warm = warm.zip(warm_zs.as_ref()).map(|(w, (z, s))| WarmStart { x: w.x, z, s });
-        let values = ProblemValues { p: values.p, a: &a, q: values.q, b: &b };
+        // A changed: a shared Ruiz scaling no longer applies
+        let values = ProblemValues { p: values.p, a: &a, q: values.q, b: &b, ruiz: None };
         let mut res = self.solve_finite(settings, values, warm, ws);
         absent::report(&mut res.z, &mut res.s, &rows);
         res
@@ -213,7 +215,12 @@ impl Family {
         Ok(())
     }
 
-    fn element<'a>(&self, v: &BatchValues<'a>, k: usize) -> (ProblemValues<'a>, Option<WarmStart<'a>>) {
+    fn element<'a>(
+        &self,
+        v: &BatchValues<'a>,
+        k: usize,
+        shared_ruiz: Option<&'a RuizScaling>,
+    ) -> (ProblemValues<'a>, Option<WarmStart<'a>>) {
         let (n, m) = (self.pattern.n, self.pattern.m);
         let (p, a) = self.element_matrices(v, k);
         let values = ProblemValues {
@@ -221,6 +228,7 @@ impl Family {
             a,
             q: &v.q[k * n..(k + 1) * n],
             b: &v.b[k * m..(k + 1) * m],
+            ruiz: shared_ruiz,
         };
         let warm = v.warm.map(|(x, z, s)| WarmStart {
             x: &x[k * n..(k + 1) * n],
@@ -241,11 +249,17 @@ impl Family {
     /// Solve every element; element k's result is at index k.  Validates first.
     pub fn solve_batch(&self, v: &BatchValues<'_>, settings: &Settings) -> Result<Vec<SolveResult>, SolverError> {
         self.validate(v)?;
+        // Elements sharing P and A share its Ruiz scaling (which depends on nothing else).
+        let shared_ruiz = (v.batch > 1 && v.p_rows == 1 && v.a_rows == 1).then(|| {
+            let cones = self.pattern.cones.build();
+            equilibrate::ruiz(&self.pattern, &cones, settings, v.p, v.a)
+        });
+        let shared_ruiz = shared_ruiz.as_ref();
         if v.batch <= 1 {
             let mut ws = self.workspace();
             return Ok((0..v.batch)
                 .map(|k| {
-                    let (values, warm) = self.element(v, k);
+                    let (values, warm) = self.element(v, k, shared_ruiz);
                     self.solve_one(settings, values, warm, &mut ws)
                 })
                 .collect());
@@ -256,7 +270,7 @@ impl Family {
                 .map_init(
                     || self.workspace(),
                     |ws, k| {
-                        let (values, warm) = self.element(v, k);
+                        let (values, warm) = self.element(v, k, shared_ruiz);
                         self.solve_one(settings, values, warm, ws)
                     },
                 )

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cones::{Cone, ScalingStrategy, StepSettings, SupportedCone};
-use crate::equilibrate::{equilibrate, Equilibration};
+use crate::equilibrate::{equilibrate, ruiz, Equilibration, RuizScaling};
 use crate::kkt::{KktSettings, KktSymbolic, KktSystem};
 use crate::linalg::{dot, norm_inf, CsrOps};
 use crate::problem::ProblemPattern;
@@ -29,6 +29,9 @@ pub struct ProblemValues<'a> {
     pub a: &'a [f64],
     pub q: &'a [f64],
     pub b: &'a [f64],
+    /// The Ruiz scaling of exactly these P and A values, when a batch sharing them
+    /// computed it once; None: computed by the solve.
+    pub ruiz: Option<&'a RuizScaling>,
 }
 
 /// A starting point in the user's (unscaled) variables.
@@ -217,11 +220,19 @@ pub fn solve(
     let start = Instant::now();
     let (n, m) = (pattern.n, pattern.m);
     let ksettings = kkt_settings(settings);
-    let mut p = values.p.to_vec();
-    let mut a = values.a.to_vec();
+    let own_ruiz;
+    let ruiz_scaling = match values.ruiz {
+        Some(r) => r,
+        None => {
+            own_ruiz = ruiz(pattern, &ws.cones, settings, values.p, values.a);
+            &own_ruiz
+        }
+    };
+    let mut p = vec![0.0; values.p.len()];
+    let mut a = vec![0.0; values.a.len()];
     let mut q = values.q.to_vec();
     let mut b = values.b.to_vec();
-    let eq = equilibrate(pattern, &ws.cones, settings, &mut p, &mut a, &mut q, &mut b);
+    let eq = equilibrate(pattern, ruiz_scaling, settings, &mut p, &mut a, &mut q, &mut b);
     ws.kkt.set_data(&p, &a);
     let mut st = State {
         pattern,

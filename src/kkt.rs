@@ -19,16 +19,19 @@
 //! once and is shared (read-only) by every solve of the family, also across the
 //! threads of a batch.  Each solve owns a `KktSystem` with the numeric values.
 //!
-//! Small systems (or `direct_solve_method = "dense"`) are factored by the dense LDLᵀ
-//! of `kkt_dense.rs` instead: same assembled values, same regularization and
-//! refinement, only the factorization differs (no ordering, no symbolic analysis).
+//! Three factorizations of the same assembled values, all in faer's AMD order with
+//! the same regularization and refinement: faer's supernodal LDLᵀ for factors with
+//! dense blocks, the simplicial LDLᵀ of `kkt_simplicial.rs` (pattern precomputed per
+//! family) for sparser ones, and the dense LDLᵀ of `kkt_dense.rs` for small systems
+//! whose factor is mostly full (or `direct_solve_method = "dense"`).
 
 use std::sync::Arc;
 
 use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
 use faer::sparse::linalg::cholesky::{
-    factorize_symbolic_cholesky, CholeskySymbolicParams, LdltRef, SymbolicCholesky, SymmetricOrdering,
+    factorize_symbolic_cholesky, CholeskySymbolicParams, LdltRef, SymbolicCholesky, SymbolicCholeskyRaw,
+    SymmetricOrdering,
 };
 use faer::sparse::linalg::SupernodalThreshold;
 use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
@@ -37,6 +40,7 @@ use faer::{Conj, MatMut, Par, Side, Spec};
 use crate::cones::Cone;
 use crate::error::SolverError;
 use crate::kkt_dense::DenseLdlt;
+use crate::kkt_simplicial::{SimplicialLdlt, SimplicialSymbolic};
 use crate::problem::ProblemPattern;
 use crate::settings::DirectSolveMethod;
 
@@ -69,8 +73,11 @@ pub struct KktSymbolic {
     extra_diag: Vec<(usize, f64)>,
     /// Per cone: H goes in sparse expanded form.
     expanded: Vec<bool>,
-    /// Symbolic sparse factorization; None on the dense path.
+    /// faer's symbolic supernodal factorization; None on the simplicial and dense paths.
     factor: Option<SymbolicCholesky<usize>>,
+    /// The simplicial factor's precomputed pattern (`kkt_simplicial`), when the
+    /// factor is too sparse for supernodes.
+    simplicial: Option<Arc<SimplicialSymbolic>>,
     /// Dense path: the AMD elimination order the sparse factor would use.
     dense_order: Option<Vec<usize>>,
     /// +1 for the x block, -1 for the z block (dynamic regularization signs).
@@ -91,11 +98,8 @@ impl KktSymbolic {
             return Self::build(pattern, cones, method, expand);
         }
         let dim = pattern.n + pattern.m;
-        if crate::kkt_dense::prefer_dense(dim, None) {
-            return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
-        }
         let sparse = Self::build(pattern, cones, method, expand)?;
-        if crate::kkt_dense::prefer_dense(dim, Some(sparse.factor_nnz())) {
+        if crate::kkt_dense::prefer_dense(dim, sparse.factor_nnz()) {
             return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
         }
         Ok(sparse)
@@ -224,12 +228,16 @@ impl KktSymbolic {
             CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
         )
         .map_err(|e| SolverError::Internal(format!("symbolic factorization failed: {e:?}")))?;
-        // the dense path keeps only the elimination order
-        let (factor, dense_order) = if dense {
-            let order = sparse.perm().map(|p| p.arrays().0.to_vec());
-            (None, Some(order.unwrap_or_else(|| (0..dim).collect())))
+        // The dense and simplicial paths keep only faer's elimination order; faer's
+        // own numeric factorization is used for supernodal factors.
+        let order = sparse.perm().map_or_else(|| (0..dim).collect(), |p| p.arrays().0.to_vec());
+        let supernodal = matches!(sparse.raw(), SymbolicCholeskyRaw::Supernodal(_));
+        let (factor, simplicial, dense_order) = if dense {
+            (None, None, Some(order))
+        } else if supernodal {
+            (Some(sparse), None, None)
         } else {
-            (Some(sparse), None)
+            (None, Some(Arc::new(SimplicialSymbolic::new(dim, &col_ptr, &row_idx, &order, &signs))), None)
         };
         Ok(KktSymbolic {
             n,
@@ -244,6 +252,7 @@ impl KktSymbolic {
             extra_diag,
             expanded,
             factor,
+            simplicial,
             dense_order,
             signs,
         })
@@ -260,21 +269,24 @@ impl KktSymbolic {
 
     /// Nonzeros of the L factor (a measure of factorization cost).
     pub fn factor_nnz(&self) -> usize {
-        match &self.factor {
-            Some(f) => f.len_val(),
-            None => self.dim * (self.dim - 1) / 2,
+        match (&self.factor, &self.simplicial) {
+            (Some(f), _) => f.len_val(),
+            (None, Some(f)) => f.factor_nnz(),
+            (None, None) => self.dim * (self.dim - 1) / 2,
         }
     }
 
     /// True if the KKT system is factored densely.
     pub fn is_dense(&self) -> bool {
-        self.factor.is_none()
+        self.dense_order.is_some()
     }
 }
 
-/// The numeric factorization: sparse (faer, AMD order) or dense (natural order).
+/// The numeric factorization (all in faer's AMD order): supernodal (faer),
+/// simplicial (`kkt_simplicial`) or dense (`kkt_dense`).
 enum Factor {
     Sparse { l_values: Vec<f64>, mem: MemBuffer },
+    Simplicial(SimplicialLdlt),
     Dense(DenseLdlt),
 }
 
@@ -348,8 +360,8 @@ pub struct KktSettings {
 impl KktSystem {
     pub fn new(symbolic: Arc<KktSymbolic>) -> Self {
         let dim = symbolic.dim;
-        let factor = match &symbolic.factor {
-            Some(f) => {
+        let factor = match (&symbolic.factor, &symbolic.simplicial) {
+            (Some(f), _) => {
                 let params: Spec<LdltParams, f64> = Default::default();
                 let req = StackReq::any_of(&[
                     f.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
@@ -357,7 +369,8 @@ impl KktSystem {
                 ]);
                 Factor::Sparse { l_values: vec![0.0; f.len_val()], mem: MemBuffer::new(req) }
             }
-            None => Factor::Dense(DenseLdlt::new(
+            (None, Some(f)) => Factor::Simplicial(SimplicialLdlt::new(Arc::clone(f))),
+            (None, None) => Factor::Dense(DenseLdlt::new(
                 dim,
                 &symbolic.col_ptr,
                 &symbolic.row_idx,
@@ -521,6 +534,7 @@ impl KktSystem {
         let dim = s.dim;
         let ok = match (&mut self.factor, &s.factor) {
             (Factor::Dense(f), _) => f.factor(&self.values, self.reg_delta, self.reg_eps),
+            (Factor::Simplicial(f), _) => f.factor(&self.values, self.reg_delta, self.reg_eps),
             (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
                 let mat = SparseColMatRef::new(
                     SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
@@ -562,6 +576,7 @@ impl KktSystem {
         let s = &self.symbolic;
         match (&mut self.factor, &s.factor) {
             (Factor::Dense(f), _) => f.solve_in_place(x),
+            (Factor::Simplicial(f), _) => f.solve_in_place(x),
             (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
                 let ldlt = LdltRef::new(symbolic, l_values);
                 let len = x.len();
@@ -575,7 +590,7 @@ impl KktSystem {
     /// y = K x with the unregularized K (true P, A and -H).
     fn mul_unregularized(&self, y: &mut [f64], x: &[f64]) {
         let s = &self.symbolic;
-        y.iter_mut().for_each(|v| *v = 0.0);
+        y.fill(0.0);
         for c in 0..s.dim {
             for k in s.col_ptr[c]..s.col_ptr[c + 1] {
                 let r = s.row_idx[k];

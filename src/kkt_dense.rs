@@ -25,25 +25,36 @@
 //! ```
 //! Nothing is allocated after `DenseLdlt::new`.
 
-/// "auto" always factors KKT systems of dimension n + m up to this densely ...
-pub const DENSE_ALWAYS_MAX_DIM: usize = 12;
-/// ... and up to this one when the sparse factor would hold at least
-/// `DENSE_MIN_FILL` of the dense strict lower triangle.  Measured (solve time per
-/// element, one thread): on dense-data QPs (fill ~1) the dense factor is 1.2-2.7x
-/// faster up to n + m = 75; on the seed family (P diagonal, A = [1'; -I], fill
-/// ~0.1-0.3) only up to n + m ~ 11, 2x slower at 21.
+/// "auto" factors a KKT system of dimension n + m up to this densely when the
+/// sparse factor would hold at least `DENSE_MIN_FILL` of the dense strict lower
+/// triangle.  Measured with `benchmarks/rust/profile_seed.rs` (callgrind, solve +
+/// VJP per element): on dense-data QPs (fill 1) the dense factor takes 4-18% fewer
+/// instructions than the simplicial one (`kkt_simplicial`) from n + m = 10 to 75;
+/// on the seed family (n + m = 11, fill 0.2) it takes 13% more.
 pub const DENSE_AUTO_MAX_DIM: usize = 96;
 pub const DENSE_MIN_FILL: f64 = 0.4;
 
 /// Whether "auto" should factor a KKT system of dimension `dim` densely, given the
-/// sparse factor's nonzero count when it is known.
-pub fn prefer_dense(dim: usize, sparse_factor_nnz: Option<usize>) -> bool {
-    if dim <= DENSE_ALWAYS_MAX_DIM {
-        return true;
+/// nonzero count of its sparse factor (strict lower triangle).
+pub fn prefer_dense(dim: usize, sparse_factor_nnz: usize) -> bool {
+    dim >= 2 && dim <= DENSE_AUTO_MAX_DIM && sparse_factor_nnz as f64 >= DENSE_MIN_FILL * (dim * (dim - 1) / 2) as f64
+}
+
+/// faer's dynamic regularization of a pivot `d` (shared by the dense and the
+/// simplicial factor): a pivot whose sign disagrees with the expected `sign`, or
+/// whose magnitude is at most `eps`, becomes `sign * delta` (delta = 0: off).
+#[inline]
+pub fn regularized_pivot(d: f64, sign: i8, eps: f64, delta: f64) -> f64 {
+    let (eps, delta) = (eps.abs(), delta.abs());
+    if delta == 0.0 {
+        return d;
     }
-    match sparse_factor_nnz {
-        Some(nnz) => dim <= DENSE_AUTO_MAX_DIM && nnz as f64 >= DENSE_MIN_FILL * (dim * (dim - 1) / 2) as f64,
-        None => false,
+    if (sign > 0 && d <= eps) || (sign < 0 && d >= -eps) {
+        f64::from(sign) * delta
+    } else if sign == 0 && d.abs() <= eps {
+        if d < 0.0 { -delta } else { delta }
+    } else {
+        d
     }
 }
 
@@ -105,8 +116,6 @@ impl DenseLdlt {
         for (&pos, &v) in self.positions.iter().zip(values) {
             self.l[pos] = v;
         }
-        let (eps, delta) = (eps.abs(), delta.abs());
-        let has_delta = delta > 0.0;
         let mut finite = true;
         for j in 0..dim {
             let (upper, lower) = self.l.split_at_mut((j + 1) * dim);
@@ -118,14 +127,7 @@ impl DenseLdlt {
                 *wk = ljk * dk;
                 dj -= ljk * *wk;
             }
-            if has_delta {
-                let sign = self.signs[j];
-                if (sign > 0 && dj <= eps) || (sign < 0 && dj >= -eps) {
-                    dj = f64::from(sign) * delta;
-                } else if sign == 0 && dj.abs() <= eps {
-                    dj = if dj < 0.0 { -delta } else { delta };
-                }
-            }
+            let dj = regularized_pivot(dj, self.signs[j], eps, delta);
             if dj == 0.0 || !dj.is_finite() {
                 return false;
             }

@@ -6,7 +6,8 @@
 //! - `absent`: `b_i = +inf` on a nonnegative row (an absent bound);
 //! - `cones`: per-cone barrier, scaling and step-length operations;
 //! - `equilibrate`: Ruiz scaling of the data;
-//! - `kkt`: the quasi-definite KKT system and its faer LDL^T factorization;
+//! - `kkt`: the quasi-definite KKT system and its LDL^T factorizations
+//!   (`kkt_simplicial`, `kkt_dense`, faer's supernodal);
 //! - `ipm`: the predictor-corrector loop on the homogeneous embedding;
 //! - `termination`: convergence, progress and best-iterate rules of that loop;
 //! - `derivatives`: JVP/VJP of the solution map (residual map, cone projections);
@@ -23,6 +24,7 @@ pub mod error;
 pub mod ipm;
 pub mod kkt;
 pub mod kkt_dense;
+pub mod kkt_simplicial;
 pub mod linalg;
 pub mod problem;
 pub mod settings;

@@ -5,14 +5,17 @@ use crate::error::SolverError;
 /// Which sparse LDL^T factorization the KKT solver uses on CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectSolveMethod {
-    /// faer picks simplicial or supernodal from the symbolic flop count.
+    /// Dense when small and mostly full (`kkt_dense::prefer_dense`), else
+    /// simplicial or supernodal by faer's symbolic flop count.
     Auto,
-    /// Simplicial (column by column) LDL^T, like QDLDL: best for very sparse KKTs.
+    /// Simplicial (row by row) LDL^T with a precomputed pattern, like QDLDL
+    /// (`kkt_simplicial`): best for very sparse KKTs.
     Qdldl,
     /// faer's supernodal LDL^T: best when the factor has dense blocks.
     Faer,
-    /// Dense LDL^T of the whole KKT matrix (natural order): fastest for small
-    /// systems; "auto" picks it up to `kkt_dense::DENSE_AUTO_MAX_DIM`.
+    /// Dense LDL^T of the whole KKT matrix (AMD order): fastest for small
+    /// systems with a mostly full factor; "auto" picks it up to
+    /// `kkt_dense::DENSE_AUTO_MAX_DIM`.
     Dense,
 }
 

@@ -9,6 +9,9 @@ feasibility, max_iter 200).  For each problem:
 - status: when Clarabel says Solved, we must say Solved.  A handful of badly scaled /
   nonsymmetric-cone instances end AlmostSolved in Clarabel (its gap stalls just above
   1e-8); there we accept Solved or AlmostSolved and compare at the reduced tolerance.
+  On badly scaled instances the last digits depend on the CPU's rounding: there an
+  AlmostSolved of ours passes if it meets the Solved-level checks, and where Clarabel
+  itself fails the known optimum is the reference.
 - objective within 1e-6 * max(1, |obj|) of Clarabel's and of the known optimum.
 - our own KKT residuals, measured on the unscaled data:
   primal ||Ax + s - b||_inf / (1 + max(||b||, ||Ax||, ||s||)),
@@ -67,24 +70,32 @@ def _check_solution(prob, ours, tol_res, tol_obj, tol_cone, ref_obj=None):
 def test_vs_clarabel(family, scaling, seed):
     prob = pr.make_problem(family, scaling, seed)
     ref = pr.solve_clarabel(prob, tol=TOL)
-    assert ref["status"] in ("Solved", "AlmostSolved"), \
+    # Badly scaled instances sit at the edge of double precision: whether the last
+    # iterations get below 1e-8 depends on rounding, which depends on the CPU (faer and
+    # Clarabel pick SIMD kernels at run time).  On one 2-core EPYC without AVX-512,
+    # Clarabel ends socp_bad_14 NumericalError and we end exp_bad_14 and pow_bad_13
+    # AlmostSolved with objectives within 2e-8 of the known optimum, all Solved
+    # elsewhere.  There the known optimum is the reference and AlmostSolved passes
+    # if the point meets the Solved-level checks below.
+    bad = scaling == "bad"
+    clarabel_ok = ref["status"] in ("Solved", "AlmostSolved")
+    assert clarabel_ok or (bad and prob["obj_star"] is not None), \
         f"reference Clarabel failed on {prob['name']}: {ref['status']}"
     ours = pr.solve_moreau(prob, tol=TOL)
     where = f"{prob['name']} (n={prob['n']}, m={prob['m']}, cones={_cones_short(prob)})"
-    if ref["status"] == "Solved":
-        assert ours["status"] == "Solved", \
-            f"{where}: status {ours['status']} after {ours['iterations']} it, Clarabel Solved " \
+    if ref["status"] == "Solved" or not clarabel_ok:
+        accepted = ("Solved", "AlmostSolved") if bad else ("Solved",)
+        assert ours["status"] in accepted, \
+            f"{where}: status {ours['status']} after {ours['iterations']} it, Clarabel {ref['status']} " \
             f"in {ref['iterations']}"
+        # an AlmostSolved point of a bad instance still meets the Solved-level checks
         tol_res, tol_obj, tol_cone = RES_TOL[scaling], OBJ_TOL, CONE_TOL
     else:
         assert ours["status"] in ("Solved", "AlmostSolved"), \
             f"{where}: status {ours['status']}, Clarabel AlmostSolved"
         tol_res = tol_obj = ALMOST_TOL
         tol_cone = 1e-6
-    if ours["status"] == "AlmostSolved":
-        tol_res = tol_obj = ALMOST_TOL
-        tol_cone = 1e-6
-    msgs = _check_solution(prob, ours, tol_res, tol_obj, tol_cone, ref_obj=ref["obj"])
+    msgs = _check_solution(prob, ours, tol_res, tol_obj, tol_cone, ref_obj=ref["obj"] if clarabel_ok else None)
     if prob["obj_star"] is not None and _rel(ours["obj"], prob["obj_star"]) > tol_obj:
         msgs.append(f"objective {ours['obj']:.12g} vs known optimum {prob['obj_star']:.12g}")
     assert not msgs, where + ": " + "; ".join(msgs)

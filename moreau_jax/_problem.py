@@ -208,25 +208,31 @@ class ValueMap:
     so every value array they pass goes through ``forward`` and every gradient
     we return goes through ``adjoint`` (M^T): then ``dP_values[k]`` is the
     derivative with respect to the caller's ``data[k]``, whatever the order.
-    The identity map (already canonical input) costs nothing.
+    The identity map (already canonical input) costs nothing; the sparse matrices
+    are built on first batched use (a single value row is mapped with ``bincount``,
+    which keeps constructing a small problem cheap).
     """
 
     def __init__(self, nnz_out: int, nnz_in: int, dest: np.ndarray, src: np.ndarray,
                  weight: Optional[np.ndarray] = None):
-        dest = np.asarray(dest, dtype=np.int64)
-        src = np.asarray(src, dtype=np.int64)
-        w = np.ones(len(dest)) if weight is None else np.asarray(weight, dtype=np.float64)
+        self._dest = np.asarray(dest, dtype=np.int64)
+        self._src = np.asarray(src, dtype=np.int64)
+        self._w = np.ones(len(self._dest)) if weight is None else np.asarray(weight, dtype=np.float64)
         self.nnz_in, self.nnz_out = int(nnz_in), int(nnz_out)
         self.identity = (
-            nnz_in == nnz_out == len(dest)
-            and np.array_equal(dest, np.arange(nnz_in))
-            and np.array_equal(src, dest)
-            and bool(np.all(w == 1.0))
+            nnz_in == nnz_out == len(self._dest)
+            and np.array_equal(self._dest, np.arange(nnz_in))
+            and np.array_equal(self._src, self._dest)
+            and bool(np.all(self._w == 1.0))
         )
-        self._M = None if self.identity else sparse.csr_array(
-            (w, (dest, src)), shape=(self.nnz_out, self.nnz_in)
-        )
-        self._MT = None if self.identity else self._M.T.tocsr()
+        self._matrices = None
+
+    def _sparse(self):
+        """(M, M^T) as CSR, built once."""
+        if self._matrices is None:
+            M = sparse.csr_array((self._w, (self._dest, self._src)), shape=(self.nnz_out, self.nnz_in))
+            self._matrices = (M, M.T.tocsr())
+        return self._matrices
 
     @classmethod
     def from_permutation(cls, perm: np.ndarray) -> "ValueMap":
@@ -234,27 +240,33 @@ class ValueMap:
         k = len(perm)
         return cls(k, k, np.arange(k), perm)
 
-    def _apply(self, M, v: np.ndarray, width_in: int, width_out: int) -> np.ndarray:
+    def _apply(self, v: np.ndarray, transpose: bool) -> np.ndarray:
+        width_in, width_out = (self.nnz_out, self.nnz_in) if transpose else (self.nnz_in, self.nnz_out)
         v = np.asarray(v, dtype=np.float64)
         if v.shape[-1] != width_in:
             raise ValueError(f"expected {width_in} values on the last axis, got shape {v.shape}")
         lead = v.shape[:-1]
         if width_in == 0 or width_out == 0:
             return np.zeros(lead + (width_out,))
-        out = (M @ v.reshape(-1, width_in).T).T
+        if v.size == width_in:
+            # one row: out[dest[k]] += w[k] v[src[k]]
+            dest, src = (self._src, self._dest) if transpose else (self._dest, self._src)
+            out = np.bincount(dest, weights=self._w * v.reshape(-1)[src], minlength=width_out)
+        else:
+            out = (self._sparse()[int(transpose)] @ v.reshape(-1, width_in).T).T
         return np.ascontiguousarray(out.reshape(lead + (width_out,)))
 
     def forward(self, values: np.ndarray) -> np.ndarray:
         """Caller values / tangents (..., nnz_in) -> canonical values (..., nnz_out)."""
         if self.identity:
             return values
-        return self._apply(self._M, values, self.nnz_in, self.nnz_out)
+        return self._apply(values, transpose=False)
 
     def adjoint(self, grad: np.ndarray) -> np.ndarray:
         """Gradients on canonical values (..., nnz_out) -> on the caller's values (..., nnz_in)."""
         if self.identity:
             return grad
-        return self._apply(self._MT, grad, self.nnz_out, self.nnz_in)
+        return self._apply(grad, transpose=True)
 
 
 def _matrix_entries(name: str, M: Any, shape: Tuple[int, int]):
@@ -314,6 +326,10 @@ def _canonical_pattern(nrows: int, ncols: int, rows: np.ndarray, cols: np.ndarra
     """Sorted unique entries of (rows, cols): (indptr, indices, pos) with pos[k] the
     canonical position of entry k."""
     keys = rows * max(ncols, 1) + cols
+    if len(keys) == 0 or bool(np.all(keys[1:] > keys[:-1])):
+        # already canonical (the common case): no sort, and rows are sorted
+        indptr = np.searchsorted(rows, np.arange(nrows + 1, dtype=np.int64)).astype(np.int64)
+        return indptr, np.ascontiguousarray(cols, dtype=np.int64), np.arange(len(keys), dtype=np.int64)
     ukeys, pos = np.unique(keys, return_inverse=True)
     r = ukeys // max(ncols, 1)
     indptr = np.zeros(nrows + 1, dtype=np.int64)
@@ -378,22 +394,30 @@ def symmetric_csr_with_map(P: Any, n: int):
         return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64), empty
     rows, cols, data = _matrix_entries("P", P, (n, n))
     k = np.arange(len(data), dtype=np.int64)
-    # Summed matrix: decides the convention and is checked for symmetry.
-    Pm = sparse.coo_array((data, (rows, cols)), shape=(n, n)).tocsr()
-    Pm.sum_duplicates()
-    srows = _rows_of(np.asarray(Pm.indptr, dtype=np.int64))
-    if np.any((srows > Pm.indices) & (Pm.data != 0)):
-        # Full matrix given: check symmetry against its transpose.
-        diff = (Pm - Pm.T).tocoo()
-        scale = float(np.max(np.abs(Pm.data))) if Pm.nnz else 0.0
-        if diff.nnz:
-            j = int(np.argmax(np.abs(diff.data)))
-            worst = float(abs(diff.data[j]))
+    # Summed matrix (duplicates added, canonical order): decides the convention and
+    # is checked for symmetry.  Plain NumPy: scipy's constructors cost more than
+    # the rest of building a small problem.
+    indptr, indices, pos = _canonical_pattern(n, n, rows, cols)
+    summed = np.bincount(pos, weights=data, minlength=len(indices))
+    srows = _rows_of(indptr)
+    if np.any((srows > indices) & (summed != 0)):
+        # Full matrix given: check symmetry against its transpose (a missing mirror
+        # entry counts as 0).
+        keys = srows * n + indices
+        mirror = np.searchsorted(keys, indices * n + srows)
+        mirror_ok = mirror < len(keys)
+        mirror_ok[mirror_ok] = keys[mirror[mirror_ok]] == (indices * n + srows)[mirror_ok]
+        transposed = np.where(mirror_ok, summed[np.minimum(mirror, len(keys) - 1)], 0.0)
+        diff = np.abs(summed - transposed)
+        scale = float(np.max(np.abs(summed))) if len(summed) else 0.0
+        if len(diff):
+            j = int(np.argmax(diff))
+            worst = float(diff[j])
             if worst > _SYM_RTOL * max(scale, 1e-300):
-                r, c = int(diff.row[j]), int(diff.col[j])
+                r, c = int(srows[j]), int(indices[j])
                 raise ValueError(
-                    f"P must be symmetric: P[{r}, {c}] = {float(Pm[r, c])!r} but P[{c}, {r}] = "
-                    f"{float(Pm[c, r])!r} (max |P - P^T| = {worst:.3g}). Pass the full symmetric "
+                    f"P must be symmetric: P[{r}, {c}] = {float(summed[j])!r} but P[{c}, {r}] = "
+                    f"{float(transposed[j])!r} (max |P - P^T| = {worst:.3g}). Pass the full symmetric "
                     f"matrix, or only its upper triangle (then nothing may be stored below the "
                     f"diagonal). If you passed the lower triangle, pass its transpose."
                 )

@@ -438,7 +438,8 @@ class IPMSettings(Model):
     tolerances decide AlmostSolved / AlmostInfeasible when progress stalls.
     Algorithm: ``max_step_fraction`` (0.99), ``equilibrate_enable`` (True),
     ``direct_solve_method`` ('auto' | 'dense' | 'qdldl' | 'faer'; 'auto' factors KKT
-    systems densely when n + m <= 96 with a sparse factor at least 40% full, else
+    systems densely when n + m <= 96 with a sparse factor at least 40% full (and no
+    PSD cone), else
     with a sparse simplicial or supernodal LDLᵀ;
     'faer-1t'/'faer-nt' are accepted as 'faer'; GPU-only methods such as 'cudss' raise ValueError).
     moreau-jax extras (Clarabel's names): ``equilibrate_max_iter``,

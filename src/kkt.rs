@@ -99,7 +99,12 @@ impl KktSymbolic {
         }
         let dim = pattern.n + pattern.m;
         let sparse = Self::build(pattern, cones, method, expand)?;
-        if crate::kkt_dense::prefer_dense(dim, sparse.factor_nnz()) {
+        // Not with PSD cones: their dense H block fills the factor without the
+        // problem being small, and near convergence (H condition ~ 1/mu^2) the dense
+        // factor broke where faer's did not (test_psd seed 10: residual 4e-2 and a
+        // diverging refinement at iteration 7; faer's factor solved it to 1e-10).
+        let has_psd = !pattern.cones.psd.is_empty();
+        if !has_psd && crate::kkt_dense::prefer_dense(dim, sparse.factor_nnz()) {
             return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
         }
         Ok(sparse)

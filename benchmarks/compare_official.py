@@ -271,6 +271,17 @@ def native_table(runs: dict, ns, batches) -> tuple[list[dict], str]:
     text = print_table(
         "\nIssue 4: jit(grad) single and jit(vmap(grad)) batched, median wall time per call", header, rows
     )
+    # issue 12: the single n = 5 call against the floor of a jitted trivial FFI call
+    floor = cell(runs.get("ours"), {"case": "floor: jit(cholesky) 1x1"})
+    single = cell(runs.get("ours"), {"n": 5, "batch": 1, "case": "jit(grad)"})
+    r_floor = ratio(single, floor)
+    if r_floor is not None:
+        verdict = "PASS" if r_floor <= 1.5 else "MISS"
+        line = (f"floor (jit(jnp.linalg.cholesky) of 1x1, one FFI call, ours' process): {fmt_t(floor)}; "
+                f"ours n=5 single = {r_floor:.2f}x the floor (target <= 1.5x) {verdict}")
+        print(line)
+        text += "\n" + line
+        out.append({"floor_s": floor, "ours_n5_single_over_floor": r_floor, "target": 1.5, "verdict": verdict})
     return out, text
 
 

@@ -139,6 +139,12 @@ def main():
 
         out["versions"]["qpax"] = version("qpax")
 
+    # The floor of one jitted call into a trivial XLA FFI handler (jaxlib's LAPACK
+    # Cholesky of a 1x1 matrix, lapack_spotrf_ffi), for issue 12's single-call target.
+    floor = {"n": 0, "case": "floor: jit(cholesky) 1x1", "batch": 1}
+    floor.update(timeit(jax.jit(jnp.linalg.cholesky), jnp.ones((1, 1)), args.repeats, args.budget))
+    out["cases"].append(floor)
+
     rng = np.random.default_rng(0)
     def err(e):
         return f"{type(e).__name__}: {e}"[:300]

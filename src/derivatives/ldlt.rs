@@ -25,9 +25,16 @@
 //! component along them is dropped, so results stay finite.  `K^+` is symmetric, so
 //! the JVP and the VJP stay exact adjoints.  Every path of [`SymSystem::solve`]
 //! computes this same quantity: the LDL^T (direct, or on the rhs projected off
-//! null(K)) and the fallback (a dense pseudo-inverse of K for small systems, LSQR on
-//! K above; `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the
-//! LDL^T solution fails its backward-error or forward-error-estimate test.
+//! null(K), or off near-null vectors of K that the stalled refinement exposes) and
+//! the fallback (a dense pseudo-inverse of K for small systems, LSQR on K above;
+//! `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the LDL^T
+//! solution fails its backward-error or forward-error-estimate test.
+//!
+//! SOC blocks of dimension >= `soc_expansion::EXPAND_SOC` are not stored dense: the
+//! factored matrix is then E, K with those blocks expanded into a sparse part and
+//! four extra variables each (`soc_expansion.rs`), whose Schur complement is K.  The
+//! factor of E solves with K (rhs padded with zeros); `apply`, the acceptance tests
+//! and the fallback work with K itself through that Schur-complement product.
 
 use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
@@ -522,7 +529,10 @@ impl<'s> SymSystem<'s> {
     ///    least-squares solution solves K x = rhs - r, a consistent system the same
     ///    factor solves; its null component is zero up to rounding (the regularized
     ///    factor does not excite null(K) from a range-space rhs), so this is K^+ rhs.
-    /// 3. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
+    /// 3. Refinement stalled on a residual that is not a null vector: near-null
+    ///    vectors of K found from it by inverse iteration are deflated
+    ///    (`solve_deflated`), again least squares (K^+ rhs).
+    /// 4. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
     ///    (dimension <= DENSE_MAX), else LSQR on K from 0, whose limit is K^+ rhs.
     pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
         let dim = rhs.len();

@@ -696,6 +696,89 @@ impl<'s> SymSystem<'s> {
 mod tests {
     use super::*;
 
+    /// A 203-dim SOC block (expanded, `soc_expansion.rs`) next to a nonnegative row:
+    /// K applied through the Schur complement of E equals the dense K of the module
+    /// notes, and `solve` gives its least-squares solution, at boundary, interior
+    /// (D = 0) and polar-side (D = I) points.
+    #[test]
+    fn expanded_soc_block_is_k() {
+        use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+        let (n, dsoc) = (4usize, 203usize);
+        let m = dsoc + 1;
+        let p_pat = CsrPattern::new("P", n, n, (0..=n as i64).collect(), (0..n as i64).collect()).unwrap();
+        // dense A: every row touches every column
+        let a_pat = CsrPattern::new(
+            "A",
+            m,
+            n,
+            (0..=m as i64).map(|i| i * n as i64).collect(),
+            (0..m * n).map(|k| (k % n) as i64).collect(),
+        )
+        .unwrap();
+        let cones = ConeSpec { nonneg: 1, soc: vec![dsoc], ..Default::default() };
+        let pattern = ProblemPattern::new(p_pat, a_pat, cones).unwrap();
+        let sym = DerivSymbolic::new(&pattern).unwrap();
+        let ss = sym.ldlt.as_ref().unwrap();
+        assert_eq!(ss.expanded.len(), 1);
+        let pv = vec![0.5, 1.0, 2.0, 3.0];
+        let av: Vec<f64> = (0..m * n).map(|k| ((k * 37 % 101) as f64 / 50.0 - 1.0) + if k % (n + 1) == 0 { 2.0 } else { 0.0 }).collect();
+        let dim = n + m;
+        for t0 in [0.3f64, 2.0, -2.0] {
+            // v0 = s - z: nonneg row 0.7 (D = 0), SOC part (t0 |x|, x)
+            let mut v0: Vec<f64> = (0..m).map(|i| (i * 13 % 29) as f64 / 7.0 - 2.0).collect();
+            v0[0] = 0.7;
+            let nx = v0[2..].iter().map(|a| a * a).sum::<f64>().sqrt();
+            v0[1] = t0 * nx;
+            let mut d = vec![0.0; sym.d_len];
+            for b in &sym.blocks {
+                let out = &mut d[b.offset..b.offset + b.dim * b.dim];
+                let v = &v0[b.start..b.start + b.dim];
+                crate::derivatives::projection::primal_jacobian(b.kind.clone(), v, v, out);
+                out.iter_mut().for_each(|o| *o = -*o);
+                (0..b.dim).for_each(|i| out[i * b.dim + i] += 1.0);
+            }
+            let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
+            // dense K = [P, A'D; DA, D(D - I) - N]
+            let mut k = faer::Mat::<f64>::zeros(dim, dim);
+            (0..n).for_each(|j| k[(j, j)] = pv[j]);
+            for b in &sym.blocks {
+                let blk = &d[b.offset..b.offset + b.dim * b.dim];
+                let (mut nul, mut quad) = (vec![0.0; b.dim * b.dim], vec![0.0; b.dim * b.dim]);
+                block_functions(&BlockKind::Exp, b.dim, blk, &mut nul, &mut quad).unwrap();
+                for i in 0..b.dim {
+                    for c in 0..b.dim {
+                        k[(n + b.start + i, n + b.start + c)] = quad[i * b.dim + c];
+                        for j in 0..n {
+                            // (A'D)[j, c] = sum_i A[i, j] D[i, c]
+                            let adj = (0..b.dim).map(|r| av[(b.start + r) * n + j] * blk[r * b.dim + c]).sum::<f64>();
+                            if i == 0 {
+                                k[(j, n + b.start + c)] = adj;
+                                k[(n + b.start + c, j)] = adj;
+                            }
+                        }
+                    }
+                }
+            }
+            let kn = k.norm_l2();
+            let (mut e, mut col) = (vec![0.0; dim], vec![0.0; dim]);
+            for c in 0..dim {
+                e[c] = 1.0;
+                ks.apply(&e, &mut col);
+                e[c] = 0.0;
+                for r in 0..dim {
+                    assert!((col[r] - k[(r, c)]).abs() <= 1e-12 * kn, "t0 {t0}: K[{r}, {c}] {} vs {}", col[r], k[(r, c)]);
+                }
+            }
+            let rhs: Vec<f64> = (0..dim).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
+            // least squares (K is singular at the polar-side point: 203 rows on 4
+            // variables with a zero block): K (rhs - K x) = 0
+            let (x, path) = ks.solve(&rhs, false);
+            let r: Vec<f64> = (0..dim).map(|i| rhs[i] - (0..dim).map(|c| k[(i, c)] * x[c]).sum::<f64>()).collect();
+            let kr: Vec<f64> = (0..dim).map(|i| (0..dim).map(|c| k[(i, c)] * r[c]).sum::<f64>()).collect();
+            assert!(norm(&kr) <= 1e-9 * kn * (kn * norm(&x) + norm(&rhs)), "t0 {t0}: |K r| {}, path {path:?}", norm(&kr));
+        }
+    }
+
     /// The closed-form N and Q of SOC blocks equal the eigen-decomposition's.
     #[test]
     fn soc_closed_form_matches_eigen() {

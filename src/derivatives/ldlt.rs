@@ -529,9 +529,9 @@ impl<'s> SymSystem<'s> {
     ///    least-squares solution solves K x = rhs - r, a consistent system the same
     ///    factor solves; its null component is zero up to rounding (the regularized
     ///    factor does not excite null(K) from a range-space rhs), so this is K^+ rhs.
-    /// 3. Refinement stalled on a residual that is not a null vector: near-null
-    ///    vectors of K found from it by inverse iteration are deflated
-    ///    (`solve_deflated`), again least squares (K^+ rhs).
+    /// 3. Refinement stalled above rounding level on a residual that is not a null
+    ///    vector: near-null vectors of K found from it by inverse iteration are
+    ///    deflated (`solve_deflated`), again least squares (K^+ rhs).
     /// 4. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
     ///    (dimension <= DENSE_MAX), else LSQR on K from 0, whose limit is K^+ rhs.
     pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
@@ -564,8 +564,14 @@ impl<'s> SymSystem<'s> {
                         }
                     }
                 }
-                if let Some(x3) = self.solve_deflated(rhs, x.clone()) {
-                    return (x3, Path::LdltProjected);
+                // only when refinement stalled above rounding level: a solution with a
+                // small residual rejected by its forward-error estimate (ill-conditioned,
+                // K^+ keeps eigenvalues down to PINV_CUTOFF) goes to the fallback
+                let stalled = rn > ACCEPT * (self.knorm * norm(&x) + norm(rhs));
+                if stalled {
+                    if let Some(x3) = self.solve_deflated(rhs, x.clone()) {
+                        return (x3, Path::LdltProjected);
+                    }
                 }
                 tracing::debug!(
                     relative_residual = rn / (self.knorm * norm(&x) + norm(rhs)),

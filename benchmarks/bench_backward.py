@@ -20,7 +20,8 @@ Ratios: diffcp's faster mode / ours_bwd (target >= 10, P = 0 problems) and
 ours_bwd / ours_fwd (target <= 0.3, every problem), per problem and as geometric means.
 `path` counts how the derivative systems were solved (`_native.derivative_path_counts`):
 L = LDL^T accepted, P = LDL^T least squares on a singular system (rhs projected off
-the null space), S = LSQR fallback.
+the null space, or off near-null vectors of K found from the stalled refinement),
+S = dense pseudo-inverse / LSQR fallback.
 
 Usage: .venv/bin/python benchmarks/bench_backward.py [--quick] [--repeats N]
 """

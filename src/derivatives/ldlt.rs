@@ -25,9 +25,16 @@
 //! component along them is dropped, so results stay finite.  `K^+` is symmetric, so
 //! the JVP and the VJP stay exact adjoints.  Every path of [`SymSystem::solve`]
 //! computes this same quantity: the LDL^T (direct, or on the rhs projected off
-//! null(K)) and the fallback (a dense pseudo-inverse of K for small systems, LSQR on
-//! K above; `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the
-//! LDL^T solution fails its backward-error or forward-error-estimate test.
+//! null(K), or off near-null vectors of K that the stalled refinement exposes) and
+//! the fallback (a dense pseudo-inverse of K for small systems, LSQR on K above;
+//! `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the LDL^T
+//! solution fails its backward-error or forward-error-estimate test.
+//!
+//! SOC blocks of dimension >= `soc_expansion::EXPAND_SOC` are not stored dense: the
+//! factored matrix is then E, K with those blocks expanded into a sparse part and
+//! four extra variables each (`soc_expansion.rs`), whose Schur complement is K.  The
+//! factor of E solves with K (rhs padded with zeros); `apply`, the acceptance tests
+//! and the fallback work with K itself through that Schur-complement product.
 
 use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
@@ -38,20 +45,28 @@ use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
 use faer::{Conj, MatMut, Par, Side, Spec};
 
 use super::projection::BlockKind;
+use super::soc_expansion::{self as socx, Expanded};
 use super::system::{assemble_v_columns, DerivSymbolic};
 use crate::problem::ProblemPattern;
 
-/// Upper-triangle CSC pattern of K and its symbolic LDL^T.
+/// Upper-triangle CSC pattern of the factored matrix E (K itself, or K with its
+/// large SOC blocks expanded, `soc_expansion.rs`) and its symbolic LDL^T.
 pub struct SymSymbolic {
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
     factor: SymbolicCholesky<usize>,
     signs: Vec<i8>,
+    /// Expanded SOC blocks (their extra columns follow K's n + m columns).
+    expanded: Vec<Expanded>,
+    /// Dimension of E (n + m + 4 per expanded block).
+    dim_e: usize,
 }
 
 impl SymSymbolic {
     /// Columns: x (upper triangle of P), then v columns per block (x rows touched by
-    /// the block's rows of A, then the block's upper triangle).
+    /// the block's rows of A, then the block's upper triangle; for an expanded SOC
+    /// block the x rows of its own A row and the diagonal), then four extra columns
+    /// per expanded block.
     pub fn new(sym: &DerivSymbolic, pattern: &ProblemPattern) -> Option<Self> {
         let n = sym.n;
         let dim = sym.dim();
@@ -70,7 +85,16 @@ impl SymSymbolic {
         }
         // the x rows of v column c are those of M's v column (already sorted)
         let mut col = n;
-        for b in &sym.blocks {
+        let mut expanded = Vec::new();
+        for (bi, b) in sym.blocks.iter().enumerate() {
+            if socx::expands(b) {
+                let rows = &sym.row_idx[sym.col_ptr[col]..sym.col_ptr[col + 1]];
+                let xrows = rows.iter().copied().filter(|&r| r < n).collect();
+                expanded.push(Expanded { block: bi, xrows, first_col: 0 });
+                socx::v_columns(b, pattern, &mut col_ptr, &mut row_idx);
+                col += b.dim;
+                continue;
+            }
             for c in 0..b.dim {
                 let rows = &sym.row_idx[sym.col_ptr[col]..sym.col_ptr[col + 1]];
                 row_idx.extend(rows.iter().filter(|&&r| r < n));
@@ -79,13 +103,24 @@ impl SymSymbolic {
                 col += 1;
             }
         }
-        let symbolic = SymbolicSparseColMatRef::new_checked(dim, dim, &col_ptr, None, &row_idx);
+        let mut dim_e = dim;
+        for e in &mut expanded {
+            e.first_col = dim_e;
+            socx::extra_columns(e, &sym.blocks[e.block], n, &mut col_ptr, &mut row_idx);
+            dim_e += 4;
+        }
+        let symbolic = SymbolicSparseColMatRef::new_checked(dim_e, dim_e, &col_ptr, None, &row_idx);
         let factor =
             factorize_symbolic_cholesky(symbolic, Side::Upper, SymmetricOrdering::Amd, CholeskySymbolicParams::default())
                 .ok()?;
-        let mut signs = vec![1i8; dim];
-        signs[n..].fill(-1);
-        Some(SymSymbolic { col_ptr, row_idx, factor, signs })
+        let mut signs = vec![1i8; dim_e];
+        signs[n..dim].fill(-1);
+        for e in &expanded {
+            for (k, p) in socx::EXTRA_PIVOTS.iter().enumerate() {
+                signs[e.first_col + k] = if *p > 0.0 { 1 } else { -1 };
+            }
+        }
+        Some(SymSymbolic { col_ptr, row_idx, factor, signs, expanded, dim_e })
     }
 }
 
@@ -131,6 +166,16 @@ pub fn take_path_counts() -> [usize; 3] {
 
 /// Refinement passes on one rhs (each costs one triangular solve pair and one K x).
 const MAX_REFINE: usize = 20;
+/// Most near-null vectors of K deflated by `solve_deflated`.
+const MAX_NULL: usize = 4;
+
+/// v <- v - sum_n (n'v) n for orthonormal vectors n.
+fn project_off(nulls: &[Vec<f64>], v: &mut [f64]) {
+    for n in nulls {
+        let d: f64 = n.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+        v.iter_mut().zip(n).for_each(|(vi, ni)| *vi -= d * ni);
+    }
+}
 /// Accept a refined solution when |K x - rhs| <= ACCEPT (|K| |x| + |rhs|).
 const ACCEPT: f64 = 1e-10;
 /// The fallback uses a dense eigen-decomposition of K up to this dimension, LSQR above.
@@ -256,22 +301,34 @@ impl<'s> SymSystem<'s> {
             }
         }
         // v columns: (A'D)[:, c] on the x rows, (D(D - I) - N)[r, c] for r <= c
-        assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, |b, c, where_row, values| {
+        assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, socx::expands, |b, c, where_row, values| {
             for r in 0..=c {
                 values[where_row[n + b.start + r]] = quad[b.offset + r * b.dim + c];
             }
         });
+        for e in &ss.expanded {
+            if !socx::write_block(e, sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), NULL_EIG, &mut values) {
+                tracing::debug!("derivative: SOC block of D without its closed form; no symmetric system");
+                return None;
+            }
+        }
         let params: Spec<LdltParams, f64> = Default::default();
         let req = StackReq::any_of(&[
             ss.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
             ss.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
         ]);
         let knorm = {
-            // off-diagonal entries stand for two entries of K
+            // off-diagonal entries stand for two entries of K; with expanded SOC blocks
+            // the Frobenius norm of E without its +-1 pivots (the same scale: the h
+            // columns carry the blocks' low-rank part)
             let mut acc = 0.0;
-            for c in 0..sym.dim() {
+            for c in 0..ss.dim_e {
                 for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
-                    acc += if ss.row_idx[t] == c { 1.0 } else { 2.0 } * values[t] * values[t];
+                    let r = ss.row_idx[t];
+                    if r == c && c >= sym.dim() {
+                        continue;
+                    }
+                    acc += if r == c { 1.0 } else { 2.0 } * values[t] * values[t];
                 }
             }
             acc.sqrt()
@@ -302,11 +359,12 @@ impl<'s> SymSystem<'s> {
     }
 
     fn factor(&mut self, eps: f64, params: Spec<LdltParams, f64>) -> bool {
-        let (ss, n, dim) = (self.ss, self.sym.n, self.sym.dim());
+        let (ss, dim) = (self.ss, self.ss.dim_e);
         let mut reg = self.values.clone();
         for c in 0..dim {
-            // the diagonal is the last entry of every column
-            reg[ss.col_ptr[c + 1] - 1] += if c < n { eps } else { -eps };
+            // the diagonal is the last entry of every column; +eps on x (and +1
+            // pivots), -eps on v (and -1 pivots)
+            reg[ss.col_ptr[c + 1] - 1] += f64::from(ss.signs[c]) * eps;
         }
         let mat = SparseColMatRef::new(SymbolicSparseColMatRef::new_checked(dim, dim, &ss.col_ptr, None, &ss.row_idx), &reg);
         let dynamic = LdltRegularization {
@@ -325,12 +383,14 @@ impl<'s> SymSystem<'s> {
         ok && self.l_values.iter().all(|v| v.is_finite())
     }
 
-    /// y = K x (unregularized).
+    /// y = K x (unregularized); for expanded SOC blocks K = S - H J^{-1} H', the
+    /// Schur complement of E (see `soc_expansion.rs`).
     fn apply(&self, x: &[f64], y: &mut [f64]) {
         y.iter_mut().for_each(|v| *v = 0.0);
+        let ss = self.ss;
         for c in 0..self.sym.dim() {
-            for t in self.ss.col_ptr[c]..self.ss.col_ptr[c + 1] {
-                let r = self.ss.row_idx[t];
+            for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
+                let r = ss.row_idx[t];
                 let v = self.values[t];
                 y[r] += v * x[c];
                 if r != c {
@@ -338,16 +398,30 @@ impl<'s> SymSystem<'s> {
                 }
             }
         }
+        for c in self.sym.dim()..ss.dim_e {
+            let (lo, diag) = (ss.col_ptr[c], ss.col_ptr[c + 1] - 1);
+            let ht_x: f64 = (lo..diag).map(|t| self.values[t] * x[ss.row_idx[t]]).sum();
+            let yk = -ht_x / self.values[diag];
+            for t in lo..diag {
+                y[ss.row_idx[t]] += self.values[t] * yk;
+            }
+        }
     }
 
     /// Iterative refinement of K x = rhs from the regularized factor; returns the
     /// solution with the smallest residual and that residual's norm.
     fn refine(&mut self, rhs: &[f64]) -> Option<(Vec<f64>, f64)> {
+        self.refine_off(rhs, &[])
+    }
+
+    /// `refine` with the iterates kept orthogonal to the orthonormal `nulls`.
+    fn refine_off(&mut self, rhs: &[f64], nulls: &[Vec<f64>]) -> Option<(Vec<f64>, f64)> {
         let dim = rhs.len();
         let knorm = self.knorm;
         let rhs_norm = norm(rhs);
         let mut x = rhs.to_vec();
         self.solve_factored(&mut x);
+        project_off(nulls, &mut x);
         let mut kx = vec![0.0; dim];
         let mut res = vec![0.0; dim];
         let mut best = (f64::INFINITY, x.clone());
@@ -367,9 +441,58 @@ impl<'s> SymSystem<'s> {
                 break;
             }
             self.solve_factored(&mut res);
+            project_off(nulls, &mut res);
             x.iter_mut().zip(&res).for_each(|(a, b)| *a += b);
         }
         Some((best.1, best.0))
+    }
+
+    /// Least squares on a numerically singular K whose near-null vectors the
+    /// stalled refinement exposes, after the plain projected solve (`solve`, step 2)
+    /// did not apply because the residual r is not itself a null vector.
+    ///
+    /// Refinement stalls when K G r ~ 0 (G the regularized inverse): G r is then a
+    /// near-null vector of K, the regularization having turned a near-zero pivot into
+    /// +-delta.  Three steps of inverse iteration with G from r sharpen it to an
+    /// eigenvector n of K with |K n| <= NULL_RESIDUAL |K|; K^+ rhs is then the
+    /// solution orthogonal to n of K x = (I - nn') rhs (null(K) = range(K)^perp),
+    /// found by refinement with every correction projected off n.  Repeated for up to
+    /// MAX_NULL such vectors; None when a candidate is not a null vector or the
+    /// deflated solve still fails its acceptance test.
+    fn solve_deflated(&mut self, rhs: &[f64], stalled: Vec<f64>) -> Option<Vec<f64>> {
+        let dim = rhs.len();
+        let mut nulls: Vec<Vec<f64>> = Vec::new();
+        let mut x = stalled;
+        let mut b = rhs.to_vec();
+        let mut kx = vec![0.0; dim];
+        for _ in 0..MAX_NULL {
+            self.apply(&x, &mut kx);
+            let mut nv: Vec<f64> = b.iter().zip(&kx).map(|(bi, ki)| bi - ki).collect();
+            for _ in 0..3 {
+                self.solve_factored(&mut nv);
+                project_off(&nulls, &mut nv);
+                let nn = norm(&nv);
+                if !(nn.is_finite() && nn > 0.0) {
+                    return None;
+                }
+                nv.iter_mut().for_each(|a| *a /= nn);
+            }
+            self.apply(&nv, &mut kx);
+            if norm(&kx) > NULL_RESIDUAL * self.knorm {
+                tracing::debug!(null_test = norm(&kx) / self.knorm, found = nulls.len(), "derivative: no further null vector of K");
+                return None;
+            }
+            nulls.push(nv);
+            b = rhs.to_vec();
+            project_off(&nulls, &mut b);
+            let (xr, rn) = self.refine_off(&b, &nulls)?;
+            if self.accurate_off(&xr, &b, rn, &nulls) {
+                tracing::debug!(null_vectors = nulls.len(), inconsistent = norm(&b.iter().zip(rhs).map(|(p, r)| p - r).collect::<Vec<_>>()) / norm(rhs), "derivative: symmetric LDLT least-squares solve (null vectors deflated)");
+                return Some(xr);
+            }
+            x = xr;
+        }
+        None
     }
 
     /// Accept x for K x = rhs when its backward error is at rounding level and the
@@ -377,6 +500,11 @@ impl<'s> SymSystem<'s> {
     /// G the regularized inverse) is small: an ill-conditioned K can leave a tiny
     /// residual on a solution that is still percents off.
     fn accurate(&mut self, x: &[f64], rhs: &[f64], rn: f64) -> bool {
+        self.accurate_off(x, rhs, rn, &[])
+    }
+
+    /// `accurate` with the correction taken orthogonal to the orthonormal `nulls`.
+    fn accurate_off(&mut self, x: &[f64], rhs: &[f64], rn: f64, nulls: &[Vec<f64>]) -> bool {
         if rn > ACCEPT * (self.knorm * norm(x) + norm(rhs)) {
             return false;
         }
@@ -384,6 +512,7 @@ impl<'s> SymSystem<'s> {
         self.apply(x, &mut e);
         e.iter_mut().zip(rhs).for_each(|(ei, bi)| *ei = bi - *ei);
         self.solve_factored(&mut e);
+        project_off(nulls, &mut e);
         let forward = norm(&e) / norm(x).max(f64::MIN_POSITIVE);
         if forward > FORWARD_TOL {
             tracing::debug!(forward, "derivative: LDLT solution rejected by its forward-error estimate");
@@ -400,7 +529,10 @@ impl<'s> SymSystem<'s> {
     ///    least-squares solution solves K x = rhs - r, a consistent system the same
     ///    factor solves; its null component is zero up to rounding (the regularized
     ///    factor does not excite null(K) from a range-space rhs), so this is K^+ rhs.
-    /// 3. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
+    /// 3. Refinement stalled above rounding level on a residual that is not a null
+    ///    vector: near-null vectors of K found from it by inverse iteration are
+    ///    deflated (`solve_deflated`), again least squares (K^+ rhs).
+    /// 4. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
     ///    (dimension <= DENSE_MAX), else LSQR on K from 0, whose limit is K^+ rhs.
     pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
         let dim = rhs.len();
@@ -432,6 +564,15 @@ impl<'s> SymSystem<'s> {
                         }
                     }
                 }
+                // only when refinement stalled above rounding level: a solution with a
+                // small residual rejected by its forward-error estimate (ill-conditioned,
+                // K^+ keeps eigenvalues down to PINV_CUTOFF) goes to the fallback
+                let stalled = rn > ACCEPT * (self.knorm * norm(&x) + norm(rhs));
+                if stalled {
+                    if let Some(x3) = self.solve_deflated(rhs, x.clone()) {
+                        return (x3, Path::LdltProjected);
+                    }
+                }
                 tracing::debug!(
                     relative_residual = rn / (self.knorm * norm(&x) + norm(rhs)),
                     null_test = norm(&kr) / (self.knorm * rn),
@@ -457,11 +598,22 @@ impl<'s> SymSystem<'s> {
     fn dense_pinv_solve(&self, rhs: &[f64]) -> Option<Vec<f64>> {
         let dim = rhs.len();
         let mut k = faer::Mat::<f64>::zeros(dim, dim);
-        for c in 0..dim {
-            for t in self.ss.col_ptr[c]..self.ss.col_ptr[c + 1] {
-                let r = self.ss.row_idx[t];
-                k[(r, c)] = self.values[t];
-                k[(c, r)] = self.values[t];
+        if self.ss.expanded.is_empty() {
+            for c in 0..dim {
+                for t in self.ss.col_ptr[c]..self.ss.col_ptr[c + 1] {
+                    let r = self.ss.row_idx[t];
+                    k[(r, c)] = self.values[t];
+                    k[(c, r)] = self.values[t];
+                }
+            }
+        } else {
+            // K's columns through its Schur-complement product
+            let (mut e, mut col) = (vec![0.0; dim], vec![0.0; dim]);
+            for c in 0..dim {
+                e[c] = 1.0;
+                self.apply(&e, &mut col);
+                e[c] = 0.0;
+                (0..dim).for_each(|r| k[(r, c)] = col[r]);
             }
         }
         let (s, u) = super::dense::symmetric_eigen(k.as_ref())?;
@@ -528,17 +680,110 @@ impl<'s> SymSystem<'s> {
         (x, max_iter)
     }
 
+    /// x <- G x, G the regularized inverse of K: the leading block of E^{-1}
+    /// (solve E [x; y] = [x; 0]).
     fn solve_factored(&mut self, x: &mut [f64]) {
         let ldlt = LdltRef::new(&self.ss.factor, &self.l_values);
         let len = x.len();
-        let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
+        if self.ss.dim_e == len {
+            let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
+            ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+            return;
+        }
+        let mut full = vec![0.0; self.ss.dim_e];
+        full[..len].copy_from_slice(x);
+        let rhs = MatMut::from_column_major_slice_mut(&mut full, self.ss.dim_e, 1);
         ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+        x.copy_from_slice(&full[..len]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 203-dim SOC block (expanded, `soc_expansion.rs`) next to a nonnegative row:
+    /// K applied through the Schur complement of E equals the dense K of the module
+    /// notes, and `solve` gives its least-squares solution, at boundary, interior
+    /// (D = 0) and polar-side (D = I) points.
+    #[test]
+    fn expanded_soc_block_is_k() {
+        use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+        let (n, dsoc) = (4usize, 203usize);
+        let m = dsoc + 1;
+        let p_pat = CsrPattern::new("P", n, n, (0..=n as i64).collect(), (0..n as i64).collect()).unwrap();
+        // dense A: every row touches every column
+        let a_pat = CsrPattern::new(
+            "A",
+            m,
+            n,
+            (0..=m as i64).map(|i| i * n as i64).collect(),
+            (0..m * n).map(|k| (k % n) as i64).collect(),
+        )
+        .unwrap();
+        let cones = ConeSpec { nonneg: 1, soc: vec![dsoc], ..Default::default() };
+        let pattern = ProblemPattern::new(p_pat, a_pat, cones).unwrap();
+        let sym = DerivSymbolic::new(&pattern).unwrap();
+        let ss = sym.ldlt.as_ref().unwrap();
+        assert_eq!(ss.expanded.len(), 1);
+        let pv = vec![0.5, 1.0, 2.0, 3.0];
+        let av: Vec<f64> = (0..m * n).map(|k| ((k * 37 % 101) as f64 / 50.0 - 1.0) + if k % (n + 1) == 0 { 2.0 } else { 0.0 }).collect();
+        let dim = n + m;
+        for t0 in [0.3f64, 2.0, -2.0] {
+            // v0 = s - z: nonneg row 0.7 (D = 0), SOC part (t0 |x|, x)
+            let mut v0: Vec<f64> = (0..m).map(|i| (i * 13 % 29) as f64 / 7.0 - 2.0).collect();
+            v0[0] = 0.7;
+            let nx = v0[2..].iter().map(|a| a * a).sum::<f64>().sqrt();
+            v0[1] = t0 * nx;
+            let mut d = vec![0.0; sym.d_len];
+            for b in &sym.blocks {
+                let out = &mut d[b.offset..b.offset + b.dim * b.dim];
+                let v = &v0[b.start..b.start + b.dim];
+                crate::derivatives::projection::primal_jacobian(b.kind.clone(), v, v, out);
+                out.iter_mut().for_each(|o| *o = -*o);
+                (0..b.dim).for_each(|i| out[i * b.dim + i] += 1.0);
+            }
+            let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
+            // dense K = [P, A'D; DA, D(D - I) - N]
+            let mut k = faer::Mat::<f64>::zeros(dim, dim);
+            (0..n).for_each(|j| k[(j, j)] = pv[j]);
+            for b in &sym.blocks {
+                let blk = &d[b.offset..b.offset + b.dim * b.dim];
+                let (mut nul, mut quad) = (vec![0.0; b.dim * b.dim], vec![0.0; b.dim * b.dim]);
+                block_functions(&BlockKind::Exp, b.dim, blk, &mut nul, &mut quad).unwrap();
+                for i in 0..b.dim {
+                    for c in 0..b.dim {
+                        k[(n + b.start + i, n + b.start + c)] = quad[i * b.dim + c];
+                        for j in 0..n {
+                            // (A'D)[j, c] = sum_i A[i, j] D[i, c]
+                            let adj = (0..b.dim).map(|r| av[(b.start + r) * n + j] * blk[r * b.dim + c]).sum::<f64>();
+                            if i == 0 {
+                                k[(j, n + b.start + c)] = adj;
+                                k[(n + b.start + c, j)] = adj;
+                            }
+                        }
+                    }
+                }
+            }
+            let kn = k.norm_l2();
+            let (mut e, mut col) = (vec![0.0; dim], vec![0.0; dim]);
+            for c in 0..dim {
+                e[c] = 1.0;
+                ks.apply(&e, &mut col);
+                e[c] = 0.0;
+                for r in 0..dim {
+                    assert!((col[r] - k[(r, c)]).abs() <= 1e-12 * kn, "t0 {t0}: K[{r}, {c}] {} vs {}", col[r], k[(r, c)]);
+                }
+            }
+            let rhs: Vec<f64> = (0..dim).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
+            // least squares (K is singular at the polar-side point: 203 rows on 4
+            // variables with a zero block): K (rhs - K x) = 0
+            let (x, path) = ks.solve(&rhs, false);
+            let r: Vec<f64> = (0..dim).map(|i| rhs[i] - (0..dim).map(|c| k[(i, c)] * x[c]).sum::<f64>()).collect();
+            let kr: Vec<f64> = (0..dim).map(|i| (0..dim).map(|c| k[(i, c)] * r[c]).sum::<f64>()).collect();
+            assert!(norm(&kr) <= 1e-9 * kn * (kn * norm(&x) + norm(&rhs)), "t0 {t0}: |K r| {}, path {path:?}", norm(&kr));
+        }
+    }
 
     /// The closed-form N and Q of SOC blocks equal the eigen-decomposition's.
     #[test]

@@ -26,6 +26,7 @@ mod dense;
 mod genpow_projection;
 pub mod ldlt;
 pub mod projection;
+mod soc_expansion;
 pub mod system;
 
 use std::borrow::Cow;

@@ -175,7 +175,9 @@ fn block_ad(
 /// M or of its symmetric form, whose CSC pattern is `(col_ptr, row_idx)`: the x rows
 /// of column c of block b get (A'D)[:, c], then `block_rows(b, c, where_row, values)`
 /// writes the block's own rows, with `where_row[row]` the position of `row` in the
-/// current column.
+/// current column.  Blocks for which `skip` holds are left alone (their columns are
+/// written by the caller).
+#[allow(clippy::too_many_arguments)]
 pub fn assemble_v_columns(
     sym: &DerivSymbolic,
     pattern: &ProblemPattern,
@@ -183,11 +185,16 @@ pub fn assemble_v_columns(
     d: &[f64],
     (col_ptr, row_idx): (&[usize], &[usize]),
     values: &mut [f64],
+    skip: impl Fn(&Block) -> bool,
     mut block_rows: impl FnMut(&Block, usize, &[usize], &mut [f64]),
 ) {
     let mut where_row = vec![usize::MAX; sym.dim()];
     let mut col = sym.n;
     for b in &sym.blocks {
+        if skip(b) {
+            col += b.dim;
+            continue;
+        }
         // large blocks (SOC): (A_b' D_b) as one dense product, O(gemm) instead of a
         // scattered O(dim * nnz(A_b)) loop that cost as much as the factorization
         let dense_ad = (b.dim >= DENSE_BLOCK).then(|| block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col));

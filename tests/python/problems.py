@@ -404,6 +404,11 @@ def _cones_for_family(family, n, rng):
         big = [int(rng.integers(33, 160)) for _ in range(int(rng.integers(1, 4)))]
         small = [int(rng.integers(1, 8)) for _ in range(int(rng.integers(0, 4)))]
         return dict(zero=z, nonneg=int(rng.integers(0, n + 1)), soc=big + small)
+    if family == "socp_huge":
+        # not in RANDOM_FAMILIES: one cone above the derivative's sparse-expansion
+        # size (200, src/derivatives/soc_expansion.rs) next to small ones
+        small = [int(rng.integers(1, 8)) for _ in range(int(rng.integers(0, 3)))]
+        return dict(zero=z, nonneg=int(rng.integers(0, n + 1)), soc=[int(rng.integers(200, 260))] + small)
     if family == "exp":
         return dict(zero=z, nonneg=int(rng.integers(0, n // 2 + 2)),
                     exp=int(rng.integers(1, max(2, n) + 1)))

@@ -197,6 +197,15 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
+/// Deterministic pseudo-random values in [-0.5, 0.5) for the factorization tests.
+#[cfg(test)]
+pub(crate) fn test_values(mut seed: u64) -> impl FnMut() -> f64 {
+    move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,12 +215,7 @@ mod tests {
     fn solves_quasi_definite_system() {
         let (n, m) = (4usize, 3usize);
         let dim = n + m;
-        // deterministic pseudo-random values
-        let mut seed = 12345u64;
-        let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
+        let mut rnd = test_values(12345);
         let mut full = vec![0.0; dim * dim];
         for i in 0..dim {
             for j in 0..=i {

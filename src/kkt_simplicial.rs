@@ -266,11 +266,7 @@ mod tests {
     fn solves_sparse_quasi_definite_system() {
         let (n, m) = (6usize, 5usize);
         let dim = n + m;
-        let mut seed = 99u64;
-        let mut rnd = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
+        let mut rnd = crate::kkt_dense::test_values(99);
         let mut full = vec![0.0; dim * dim];
         for i in 0..dim {
             for j in 0..i {

@@ -403,24 +403,21 @@ def symmetric_csr_with_map(P: Any, n: int):
     if np.any((srows > indices) & (summed != 0)):
         # Full matrix given: check symmetry against its transpose (a missing mirror
         # entry counts as 0).
-        keys = srows * n + indices
-        mirror = np.searchsorted(keys, indices * n + srows)
-        mirror_ok = mirror < len(keys)
-        mirror_ok[mirror_ok] = keys[mirror[mirror_ok]] == (indices * n + srows)[mirror_ok]
-        transposed = np.where(mirror_ok, summed[np.minimum(mirror, len(keys) - 1)], 0.0)
+        keys, mirror_keys = srows * n + indices, indices * n + srows
+        mirror = np.minimum(np.searchsorted(keys, mirror_keys), len(keys) - 1)
+        transposed = np.where(keys[mirror] == mirror_keys, summed[mirror], 0.0)
+        # (this branch has at least one stored entry)
         diff = np.abs(summed - transposed)
-        scale = float(np.max(np.abs(summed))) if len(summed) else 0.0
-        if len(diff):
-            j = int(np.argmax(diff))
-            worst = float(diff[j])
-            if worst > _SYM_RTOL * max(scale, 1e-300):
-                r, c = int(srows[j]), int(indices[j])
-                raise ValueError(
-                    f"P must be symmetric: P[{r}, {c}] = {float(summed[j])!r} but P[{c}, {r}] = "
-                    f"{float(transposed[j])!r} (max |P - P^T| = {worst:.3g}). Pass the full symmetric "
-                    f"matrix, or only its upper triangle (then nothing may be stored below the "
-                    f"diagonal). If you passed the lower triangle, pass its transpose."
-                )
+        j = int(np.argmax(diff))
+        worst = float(diff[j])
+        if worst > _SYM_RTOL * max(float(np.max(np.abs(summed))), 1e-300):
+            r, c = int(srows[j]), int(indices[j])
+            raise ValueError(
+                f"P must be symmetric: P[{r}, {c}] = {float(summed[j])!r} but P[{c}, {r}] = "
+                f"{float(transposed[j])!r} (max |P - P^T| = {worst:.3g}). Pass the full symmetric "
+                f"matrix, or only its upper triangle (then nothing may be stored below the "
+                f"diagonal). If you passed the lower triangle, pass its transpose."
+            )
         # value k goes half to (i, j), half to (j, i)
         rr, cc = np.concatenate([rows, cols]), np.concatenate([cols, rows])
         src, w = np.concatenate([k, k]), np.full(2 * len(k), 0.5)

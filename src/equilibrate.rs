@@ -46,10 +46,6 @@ fn rows_mut<'v>(pat: &'v CsrPattern, values: &'v mut [f64]) -> impl Iterator<Ite
     })
 }
 
-fn row_cols(pat: &CsrPattern, r: usize) -> &[usize] {
-    &pat.indices[pat.indptr[r]..pat.indptr[r + 1]]
-}
-
 /// The Ruiz part of the equilibration: D, E and the scaled P and A values
 /// (`D P D`, `E A D`), which depend on P and A only.  A batch whose elements share
 /// P and A computes it once (`Family::solve_batch`).
@@ -85,7 +81,7 @@ pub fn ruiz(
             dx[r] = row.iter().fold(dx[r], |acc, v| acc.max(v.abs()));
         }
         for (r, row) in rows(&pattern.a, a) {
-            for (&c, v) in row_cols(&pattern.a, r).iter().zip(row.iter()) {
+            for (&c, v) in pattern.a.row_indices(r).iter().zip(row.iter()) {
                 let v = v.abs();
                 dx[c] = dx[c].max(v);
                 dz[r] = dz[r].max(v);
@@ -104,12 +100,12 @@ pub fn ruiz(
             block.iter_mut().for_each(|v| *v = mean);
         }
         for (r, row) in rows_mut(&pattern.p, p) {
-            for (&c, v) in row_cols(&pattern.p, r).iter().zip(row.iter_mut()) {
+            for (&c, v) in pattern.p.row_indices(r).iter().zip(row.iter_mut()) {
                 *v *= dx[r] * dx[c];
             }
         }
         for (r, row) in rows_mut(&pattern.a, a) {
-            for (&c, v) in row_cols(&pattern.a, r).iter().zip(row.iter_mut()) {
+            for (&c, v) in pattern.a.row_indices(r).iter().zip(row.iter_mut()) {
                 *v *= dz[r] * dx[c];
             }
         }

@@ -50,6 +50,18 @@ use crate::settings::DirectSolveMethod;
 /// detection a refactorization then delays.
 const BROKEN_FACTOR_RESIDUAL: f64 = 1e8;
 
+/// The symbolic side of the factorization chosen for a KKT pattern (all in faer's
+/// AMD elimination order).
+#[derive(Debug)]
+enum FactorPlan {
+    /// faer's supernodal LDLᵀ, for factors with dense blocks.
+    Supernodal(SymbolicCholesky<usize>),
+    /// `kkt_simplicial`'s precomputed pattern, for sparser factors.
+    Simplicial(Arc<SimplicialSymbolic>),
+    /// `kkt_dense`, with the elimination order.
+    Dense(Vec<usize>),
+}
+
 /// Where each piece of data lands in the KKT value array.
 #[derive(Debug)]
 pub struct KktSymbolic {
@@ -73,13 +85,8 @@ pub struct KktSymbolic {
     extra_diag: Vec<(usize, f64)>,
     /// Per cone: H goes in sparse expanded form.
     expanded: Vec<bool>,
-    /// faer's symbolic supernodal factorization; None on the simplicial and dense paths.
-    factor: Option<SymbolicCholesky<usize>>,
-    /// The simplicial factor's precomputed pattern (`kkt_simplicial`), when the
-    /// factor is too sparse for supernodes.
-    simplicial: Option<Arc<SimplicialSymbolic>>,
-    /// Dense path: the AMD elimination order the sparse factor would use.
-    dense_order: Option<Vec<usize>>,
+    /// Which factorization, with its symbolic part.
+    plan: FactorPlan,
     /// +1 for the x block, -1 for the z block (dynamic regularization signs).
     signs: Vec<i8>,
 }
@@ -237,12 +244,12 @@ impl KktSymbolic {
         // own numeric factorization is used for supernodal factors.
         let order = sparse.perm().map_or_else(|| (0..dim).collect(), |p| p.arrays().0.to_vec());
         let supernodal = matches!(sparse.raw(), SymbolicCholeskyRaw::Supernodal(_));
-        let (factor, simplicial, dense_order) = if dense {
-            (None, None, Some(order))
+        let plan = if dense {
+            FactorPlan::Dense(order)
         } else if supernodal {
-            (Some(sparse), None, None)
+            FactorPlan::Supernodal(sparse)
         } else {
-            (None, Some(Arc::new(SimplicialSymbolic::new(dim, &col_ptr, &row_idx, &order, &signs))), None)
+            FactorPlan::Simplicial(Arc::new(SimplicialSymbolic::new(dim, &col_ptr, &row_idx, &order, &signs)))
         };
         Ok(KktSymbolic {
             n,
@@ -256,9 +263,7 @@ impl KktSymbolic {
             hs_map,
             extra_diag,
             expanded,
-            factor,
-            simplicial,
-            dense_order,
+            plan,
             signs,
         })
     }
@@ -274,16 +279,16 @@ impl KktSymbolic {
 
     /// Nonzeros of the L factor (a measure of factorization cost).
     pub fn factor_nnz(&self) -> usize {
-        match (&self.factor, &self.simplicial) {
-            (Some(f), _) => f.len_val(),
-            (None, Some(f)) => f.factor_nnz(),
-            (None, None) => self.dim * (self.dim - 1) / 2,
+        match &self.plan {
+            FactorPlan::Supernodal(f) => f.len_val(),
+            FactorPlan::Simplicial(f) => f.factor_nnz(),
+            FactorPlan::Dense(_) => self.dim * (self.dim - 1) / 2,
         }
     }
 
     /// True if the KKT system is factored densely.
     pub fn is_dense(&self) -> bool {
-        self.dense_order.is_some()
+        matches!(self.plan, FactorPlan::Dense(_))
     }
 }
 
@@ -365,8 +370,8 @@ pub struct KktSettings {
 impl KktSystem {
     pub fn new(symbolic: Arc<KktSymbolic>) -> Self {
         let dim = symbolic.dim;
-        let factor = match (&symbolic.factor, &symbolic.simplicial) {
-            (Some(f), _) => {
+        let factor = match &symbolic.plan {
+            FactorPlan::Supernodal(f) => {
                 let params: Spec<LdltParams, f64> = Default::default();
                 let req = StackReq::any_of(&[
                     f.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
@@ -374,12 +379,12 @@ impl KktSystem {
                 ]);
                 Factor::Sparse { l_values: vec![0.0; f.len_val()], mem: MemBuffer::new(req) }
             }
-            (None, Some(f)) => Factor::Simplicial(SimplicialLdlt::new(Arc::clone(f))),
-            (None, None) => Factor::Dense(DenseLdlt::new(
+            FactorPlan::Simplicial(f) => Factor::Simplicial(SimplicialLdlt::new(Arc::clone(f))),
+            FactorPlan::Dense(order) => Factor::Dense(DenseLdlt::new(
                 dim,
                 &symbolic.col_ptr,
                 &symbolic.row_idx,
-                symbolic.dense_order.as_deref(),
+                Some(order),
                 &symbolic.signs,
             )),
         };
@@ -537,10 +542,10 @@ impl KktSystem {
     fn factor(&mut self) -> bool {
         let s = &self.symbolic;
         let dim = s.dim;
-        let ok = match (&mut self.factor, &s.factor) {
+        let ok = match (&mut self.factor, &s.plan) {
             (Factor::Dense(f), _) => f.factor(&self.values, self.reg_delta, self.reg_eps),
             (Factor::Simplicial(f), _) => f.factor(&self.values, self.reg_delta, self.reg_eps),
-            (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
+            (Factor::Sparse { l_values, mem }, FactorPlan::Supernodal(symbolic)) => {
                 let mat = SparseColMatRef::new(
                     SymbolicSparseColMatRef::new_checked(dim, dim, &s.col_ptr, None, &s.row_idx),
                     &self.values,
@@ -564,7 +569,7 @@ impl KktSystem {
                 }
                 result.is_ok() && l_values.iter().all(|v| v.is_finite())
             }
-            (Factor::Sparse { .. }, None) => unreachable!("sparse factor without a symbolic factorization"),
+            (Factor::Sparse { .. }, _) => unreachable!("supernodal factor without its symbolic factorization"),
         };
         if !ok {
             tracing::debug!(
@@ -579,16 +584,16 @@ impl KktSystem {
 
     fn solve_factored(&mut self, x: &mut [f64]) {
         let s = &self.symbolic;
-        match (&mut self.factor, &s.factor) {
+        match (&mut self.factor, &s.plan) {
             (Factor::Dense(f), _) => f.solve_in_place(x),
             (Factor::Simplicial(f), _) => f.solve_in_place(x),
-            (Factor::Sparse { l_values, mem }, Some(symbolic)) => {
+            (Factor::Sparse { l_values, mem }, FactorPlan::Supernodal(symbolic)) => {
                 let ldlt = LdltRef::new(symbolic, l_values);
                 let len = x.len();
                 let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
                 ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(mem));
             }
-            (Factor::Sparse { .. }, None) => unreachable!("sparse factor without a symbolic factorization"),
+            (Factor::Sparse { .. }, _) => unreachable!("supernodal factor without its symbolic factorization"),
         }
     }
 

@@ -197,17 +197,45 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
-/// Deterministic pseudo-random values in [-0.5, 0.5) for the factorization tests.
+/// Shared by the tests of the dense and simplicial factors.
 #[cfg(test)]
-pub(crate) fn test_values(mut seed: u64) -> impl FnMut() -> f64 {
-    move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+pub(crate) mod test_support {
+    /// Deterministic pseudo-random values in [-0.5, 0.5).
+    pub fn test_values(mut seed: u64) -> impl FnMut() -> f64 {
+        move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        }
+    }
+
+    /// The stored upper triangle (CSC: col_ptr, row_idx, values) of a row-major
+    /// dim x dim symmetric matrix.
+    pub fn upper_csc(full: &[f64], dim: usize) -> (Vec<usize>, Vec<usize>, Vec<f64>) {
+        let (mut col_ptr, mut row_idx, mut values) = (vec![0], Vec::new(), Vec::new());
+        for c in 0..dim {
+            for r in 0..=c {
+                if full[r * dim + c] != 0.0 {
+                    row_idx.push(r);
+                    values.push(full[r * dim + c]);
+                }
+            }
+            col_ptr.push(row_idx.len());
+        }
+        (col_ptr, row_idx, values)
+    }
+
+    /// |full x - b| < 1e-12 in every row.
+    pub fn assert_solves(full: &[f64], dim: usize, x: &[f64], b: &[f64]) {
+        for i in 0..dim {
+            let kx: f64 = (0..dim).map(|j| full[i * dim + j] * x[j]).sum();
+            assert!((kx - b[i]).abs() < 1e-12, "row {i}: {kx} vs {}", b[i]);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::{assert_solves, test_values, upper_csc};
     use super::*;
 
     /// A random quasi-definite matrix, factored densely, solves like a direct solve.
@@ -230,17 +258,9 @@ mod tests {
         for i in n..dim {
             full[i * dim + i] = -3.0 - full[i * dim + i].abs();
         }
-        // dense upper CSC pattern
-        let mut col_ptr = vec![0];
-        let mut row_idx = Vec::new();
-        let mut values = Vec::new();
-        for c in 0..dim {
-            for r in 0..=c {
-                row_idx.push(r);
-                values.push(full[r * dim + c]);
-            }
-            col_ptr.push(row_idx.len());
-        }
+        // every entry is nonzero: a dense upper CSC pattern
+        let (col_ptr, row_idx, values) = upper_csc(&full, dim);
+        assert_eq!(row_idx.len(), dim * (dim + 1) / 2);
         let signs: Vec<i8> = (0..dim).map(|i| if i < n { 1 } else { -1 }).collect();
         let reversed: Vec<usize> = (0..dim).rev().collect();
         for order in [None, Some(&reversed[..])] {
@@ -249,10 +269,7 @@ mod tests {
             let b: Vec<f64> = (0..dim).map(|i| i as f64 - 2.0).collect();
             let mut x = b.clone();
             f.solve_in_place(&mut x);
-            for i in 0..dim {
-                let kx: f64 = (0..dim).map(|j| full[i * dim + j] * x[j]).sum();
-                assert!((kx - b[i]).abs() < 1e-12, "row {i}: {kx} vs {}", b[i]);
-            }
+            assert_solves(&full, dim, &x, &b);
         }
     }
 

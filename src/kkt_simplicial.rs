@@ -260,13 +260,14 @@ impl SimplicialLdlt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kkt_dense::test_support::{assert_solves, test_values, upper_csc};
 
     /// A random sparse quasi-definite matrix in a scrambled order solves exactly.
     #[test]
     fn solves_sparse_quasi_definite_system() {
         let (n, m) = (6usize, 5usize);
         let dim = n + m;
-        let mut rnd = crate::kkt_dense::test_values(99);
+        let mut rnd = test_values(99);
         let mut full = vec![0.0; dim * dim];
         for i in 0..dim {
             for j in 0..i {
@@ -282,16 +283,7 @@ mod tests {
         for i in 0..dim {
             full[i * dim + i] = if i < n { 2.0 + rnd().abs() } else { -2.0 - rnd().abs() };
         }
-        let (mut col_ptr, mut row_idx, mut values) = (vec![0], Vec::new(), Vec::new());
-        for c in 0..dim {
-            for r in 0..=c {
-                if full[r * dim + c] != 0.0 {
-                    row_idx.push(r);
-                    values.push(full[r * dim + c]);
-                }
-            }
-            col_ptr.push(row_idx.len());
-        }
+        let (col_ptr, row_idx, values) = upper_csc(&full, dim);
         let signs: Vec<i8> = (0..dim).map(|i| if i < n { 1 } else { -1 }).collect();
         let natural: Vec<usize> = (0..dim).collect();
         let scrambled: Vec<usize> = (0..dim).map(|i| (i * 7 + 3) % dim).collect();
@@ -303,10 +295,7 @@ mod tests {
                 let b: Vec<f64> = (0..dim).map(|i| i as f64 - 4.0).collect();
                 let mut x = b.clone();
                 f.solve_in_place(&mut x);
-                for i in 0..dim {
-                    let kx: f64 = (0..dim).map(|j| full[i * dim + j] * x[j]).sum();
-                    assert!((kx - b[i]).abs() < 1e-12, "row {i}: {kx} vs {}", b[i]);
-                }
+                assert_solves(&full, dim, &x, &b);
             }
         }
     }

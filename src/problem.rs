@@ -183,10 +183,14 @@ impl CsrPattern {
         })
     }
 
+    /// Column indices of row r.
+    pub fn row_indices(&self, r: usize) -> &[usize] {
+        &self.indices[self.indptr[r]..self.indptr[r + 1]]
+    }
+
     /// Position in the value array of entry (r, c), if stored.
     pub fn find(&self, r: usize, c: usize) -> Option<usize> {
-        let row = &self.indices[self.indptr[r]..self.indptr[r + 1]];
-        row.binary_search(&c).ok().map(|k| self.indptr[r] + k)
+        self.row_indices(r).binary_search(&c).ok().map(|k| self.indptr[r] + k)
     }
 
     /// Iterate (row, col, value index).

@@ -175,7 +175,7 @@ pub fn v_columns(b: &Block, pattern: &ProblemPattern, col_ptr: &mut Vec<usize>, 
     let n = pattern.n;
     for i in 0..b.dim {
         let r = b.start + i;
-        let mut xs = pattern.a.indices[pattern.a.indptr[r]..pattern.a.indptr[r + 1]].to_vec();
+        let mut xs = pattern.a.row_indices(r).to_vec();
         xs.sort_unstable();
         row_idx.extend(xs);
         row_idx.push(n + r);

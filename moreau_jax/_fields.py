@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import difflib
 import enum
+import itertools
 import math
 import numbers
 from typing import Any, Callable, Dict, Optional
@@ -56,6 +57,14 @@ def _suggest(name: str, candidates) -> str:
 # Called (without arguments) after any public field of any Model changes; the JAX
 # solver uses it to key its jit caches on the live settings (moreau_jax._jax).
 change_hooks: list = []
+
+# A new value after every field assignment of every Model (itertools.count is
+# atomic under the GIL, so two threads never publish the same value): whatever is
+# derived from the fields' values (the native settings dict) stays valid while
+# ``generation`` is unchanged. Fields only change through assignment here: the
+# values settings_to_native reads are immutable scalars.
+_generations = itertools.count(1)
+generation = 0
 
 
 class Model:
@@ -108,6 +117,7 @@ class Model:
                 f"{cls.__name__} has no field {name!r}.{_suggest(name, cls._fields)} "
                 f"Valid names: {', '.join(cls._fields)}."
             )
+        global generation
         old = self.__dict__.get(name)
         self._assign(name, value)
         try:
@@ -115,6 +125,7 @@ class Model:
         except Exception:
             object.__setattr__(self, name, old)
             raise
+        generation = next(_generations)
         for hook in change_hooks:
             hook()
 

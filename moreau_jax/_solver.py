@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._devices import resolve_device
+from . import _fields
+from ._devices import get_default_device, resolve_device
 from ._fields import check_int
 from ._problem import (
     ValueMap,
@@ -80,11 +81,17 @@ class _NativeHolder:
         self._cones = native_cones
         self._settings = settings
         self._key: Optional[Dict[str, Any]] = None
+        self._stamp = None
         self._native = None
         self.construction_time = 0.0
         self.device = "cpu"
 
     def get(self):
+        # No Model field assigned and the default device unchanged since the last
+        # call: the settings are those of the built solver (skips re-deriving them).
+        stamp = (_fields.generation, get_default_device())
+        if self._native is not None and stamp == self._stamp:
+            return self._native
         device = resolve_device(self._settings.device)
         key = settings_to_native(self._settings)
         if self._native is None or key != self._key:
@@ -97,6 +104,7 @@ class _NativeHolder:
             self.construction_time = time.perf_counter() - t0
             self._key = key
             self.device = device
+        self._stamp = stamp
         return self._native
 
 

@@ -96,7 +96,7 @@ def _all_finite(arr: np.ndarray) -> bool:
     every x_i is (NaN and +-inf propagate into it), and one dot product costs a
     fraction of a ufunc call on a tiny array; an overflow of x.x (|x_i| > 1e154)
     falls through to the exact check."""
-    flat = arr.reshape(-1)
+    flat = arr if arr.ndim == 1 else arr.reshape(-1)
     return math.isfinite(flat.dot(flat)) or bool(np.isfinite(flat).all())
 
 
@@ -142,13 +142,19 @@ def as_float_array(
             raise ValueError(f"{name} could not be converted to an array: {e}") from None
     arr = _convert_values(name, arr)
     allowed = shapes if shapes is not None else ((shape,) if shape is not None else ())
-    if allowed and not any(_shape_ok(arr.shape, s) for s in allowed):
-        want = " or ".join(_fmt_shape(s) for s in allowed)
-        raise ValueError(
-            f"{name} has shape {arr.shape}, expected {want}{shape_hint}."
-        )
+    if allowed:
+        for s in allowed:
+            if _shape_ok(arr.shape, s):
+                break
+        else:
+            want = " or ".join(_fmt_shape(s) for s in allowed)
+            raise ValueError(
+                f"{name} has shape {arr.shape}, expected {want}{shape_hint}."
+            )
     if arr.size and not _all_finite(arr):
         _check_finite(name, np.where(np.isinf(arr), 0.0, arr) if allow_inf else arr)
+    if arr.ndim and arr.flags.c_contiguous:
+        return arr
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
@@ -256,8 +262,9 @@ class ValueMap:
     @classmethod
     def from_terms(cls, nnz_out: int, nnz_in: int, dest: np.ndarray, src: np.ndarray,
                    weight: np.ndarray, identity: bool) -> "ValueMap":
-        """A map whose terms (int64 dest / src, float64 weight) and identity flag were
-        computed already (by ``_native.canonical_csr``): no checks, no copies."""
+        """A map whose terms (int64 dest / src, float64 weight; None for the identity,
+        which is never applied) and identity flag were computed already (by
+        ``_native.canonical_csr``): no checks, no copies."""
         self = cls.__new__(cls)
         self._dest, self._src, self._w = dest, src, weight
         self.nnz_in, self.nnz_out = int(nnz_in), int(nnz_out)

@@ -5,7 +5,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
@@ -112,18 +112,28 @@ fn parse_cones(dict: &Bound<'_, PyDict>) -> PyResult<ConeSpec> {
 fn result_dict<'py>(py: Python<'py>, results: &[SolveResult], n: usize, m: usize, setup_time: f64) -> PyResult<Bound<'py, PyDict>> {
     let b = results.len();
     let d = PyDict::new(py);
+    // Each output is one NumPy-owned array written in place: a Vec-owning array plus
+    // its reshaped view cost more than the copy on a tiny problem.
     let stack = |f: &dyn Fn(&SolveResult) -> &[f64], width: usize| -> PyResult<Bound<'py, PyAny>> {
-        let mut v = Vec::with_capacity(b * width);
-        for r in results {
-            v.extend_from_slice(f(r));
+        let arr = PyArray2::<f64>::zeros(py, [b, width], false);
+        {
+            let mut rw = arr.readwrite();
+            let out = rw.as_slice_mut()?;
+            for (k, r) in results.iter().enumerate() {
+                let row = f(r);
+                if row.len() != width {
+                    return Err(PyRuntimeError::new_err("internal error: a result has the wrong length; please report it"));
+                }
+                out[k * width..(k + 1) * width].copy_from_slice(row);
+            }
         }
-        Ok(PyArray1::from_vec(py, v).reshape([b, width])?.into_any())
+        Ok(arr.into_any())
     };
     d.set_item("x", stack(&|r| &r.x, n)?)?;
     d.set_item("z", stack(&|r| &r.z, m)?)?;
     d.set_item("s", stack(&|r| &r.s, m)?)?;
-    let ints = |f: &dyn Fn(&SolveResult) -> i64| PyArray1::from_vec(py, results.iter().map(f).collect());
-    let floats = |f: &dyn Fn(&SolveResult) -> f64| PyArray1::from_vec(py, results.iter().map(f).collect());
+    let ints = |f: &dyn Fn(&SolveResult) -> i64| PyArray1::from_slice(py, &results.iter().map(f).collect::<Vec<_>>());
+    let floats = |f: &dyn Fn(&SolveResult) -> f64| PyArray1::from_slice(py, &results.iter().map(f).collect::<Vec<_>>());
     d.set_item("status", ints(&|r| r.status.code()))?;
     d.set_item("iterations", ints(&|r| r.iterations as i64))?;
     d.set_item("obj_val", floats(&|r| r.obj_val))?;
@@ -386,7 +396,8 @@ fn canon_error(py: Python<'_>, name: &str, e: CanonError) -> PyErr {
 /// Canonical CSR of a caller's scipy matrix (see `crate::canonical`): `format` is
 /// "csr" / "csc" (`major`, `minor` = indptr, indices) or "coo" (row, col);
 /// `symmetric` builds the full symmetric P.  Returns (indptr, indices, values,
-/// dest, src, weight, identity); a bad matrix raises ValueError.
+/// dest, src, weight, identity), the three terms None for an identity map; a bad
+/// matrix raises ValueError.
 #[pyfunction]
 #[pyo3(signature = (name, format, nrows, ncols, major, minor, data, symmetric))]
 #[allow(clippy::too_many_arguments)]
@@ -420,13 +431,16 @@ fn canonical_csr<'py>(
     let c = catch_unwind(AssertUnwindSafe(work))
         .map_err(|_| PyRuntimeError::new_err("internal error (panic) in canonical_csr; please report it"))?
         .map_err(|e| canon_error(py, name, e))?;
+    // from_slice: a NumPy-owned copy is cheaper than a Vec-owning array on tiny
+    // data; an identity map needs no terms (ValueMap never applies it).
+    let terms = |v: &[i64]| (!c.identity).then(|| PyArray1::from_slice(py, v));
     (
-        PyArray1::from_vec(py, c.indptr),
-        PyArray1::from_vec(py, c.indices),
-        PyArray1::from_vec(py, c.values),
-        PyArray1::from_vec(py, c.dest),
-        PyArray1::from_vec(py, c.src),
-        PyArray1::from_vec(py, c.weight),
+        PyArray1::from_slice(py, &c.indptr),
+        PyArray1::from_slice(py, &c.indices),
+        PyArray1::from_slice(py, &c.values),
+        terms(&c.dest),
+        terms(&c.src),
+        (!c.identity).then(|| PyArray1::from_slice(py, &c.weight)),
         c.identity,
     )
         .into_pyobject(py)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import difflib
 import enum
-import itertools
 import math
 import numbers
 from typing import Any, Callable, Dict, Optional
@@ -58,13 +57,12 @@ def _suggest(name: str, candidates) -> str:
 # solver uses it to key its jit caches on the live settings (moreau_jax._jax).
 change_hooks: list = []
 
-# A new value after every field assignment of every Model (itertools.count is
-# atomic under the GIL, so two threads never publish the same value): whatever is
-# derived from the fields' values (the native settings dict) stays valid while
-# ``generation`` is unchanged. Fields only change through assignment here: the
-# values settings_to_native reads are immutable scalars.
-_generations = itertools.count(1)
-generation = 0
+# A new token after every field assignment of every Model: whatever is derived from
+# the fields' values (the native settings dict) stays valid while ``generation`` is
+# the same object. A token is unique (no two assignments, threads or processes share
+# one; a pickled or deep-copied cache never matches). Fields only change through
+# assignment here: the values settings_to_native reads are immutable scalars.
+generation = object()
 
 
 class Model:
@@ -125,7 +123,7 @@ class Model:
         except Exception:
             object.__setattr__(self, name, old)
             raise
-        generation = next(_generations)
+        generation = object()
         for hook in change_hooks:
             hook()
 

@@ -926,7 +926,7 @@ def settings_to_native(settings: Settings) -> Dict[str, Any]:
     Cached on the settings object until any Model field is assigned again
     (``_fields.generation``): many small solvers built from one Settings pay once."""
     cached = settings.__dict__.get("_native_dict")
-    if cached is not None and cached[0] == _fields.generation:
+    if cached is not None and cached[0] is _fields.generation:
         return dict(cached[1])
     generation = _fields.generation
     out = _settings_to_native(settings)

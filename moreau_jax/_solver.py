@@ -106,7 +106,7 @@ class _NativeHolder:
             t0 = time.perf_counter()
             n, m, P_ip, P_ix, A_ip, A_ix = self._args
             self._native = mod.NativeSolver(
-                n, m, P_ip, P_ix, A_ip, A_ix, dict(self._cones), dict(key)
+                n, m, P_ip, P_ix, A_ip, A_ix, self._cones, key  # read, never kept, by Rust
             )
             self.construction_time = time.perf_counter() - t0
             self._key = key

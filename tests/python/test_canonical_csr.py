@@ -20,6 +20,18 @@ def _dense_map(ip, ix, vmap, shape, nnz_in):
     return J
 
 
+def _assert_adjoint(ip, ix, vmap, J, rng):
+    """A gradient G on the canonical entries goes back to the caller's values as J^T G."""
+    shape = J.shape[:2]
+    rows = np.repeat(np.arange(shape[0]), np.diff(ip))
+    g = rng.normal(size=(2, len(ix)))
+    G = np.zeros((2,) + shape)
+    G[:, rows, ix] = g
+    want = np.einsum("ijk,bij->bk", J, G)
+    np.testing.assert_allclose(vmap.adjoint(g[:1]), want[:1], rtol=1e-14, atol=1e-14)  # one row
+    np.testing.assert_allclose(vmap.adjoint(g), want, rtol=1e-14, atol=1e-14)  # batched
+
+
 def _entries(M):
     """(rows, cols) of the stored entries of a scipy CSR / CSC / COO in data order."""
     if M.format == "csr":
@@ -84,6 +96,7 @@ def test_general_storages_match_definition(seed):
         J = np.zeros(shape + (len(M.data),))
         J[rows, cols, np.arange(len(M.data))] = 1.0
         np.testing.assert_array_equal(_dense_map(ip, ix, vmap, shape, len(M.data)), J, err_msg=what)
+        _assert_adjoint(ip, ix, vmap, J, rng)
         np.testing.assert_array_equal(vmap.forward(M.data[None, :])[0], v)
         assert not vmap.identity
 
@@ -125,6 +138,7 @@ def test_upper_triangle_and_full_P(seed):
             if i < j:
                 J[j, i, k] += 1.0
     np.testing.assert_array_equal(_dense_map(ipu, ixu, mu, (n, n), len(vv)), J)
+    _assert_adjoint(ipu, ixu, mu, J, rng)
     # the full matrix as CSC: same canonical matrix, each entry of a pair half
     Pf = sp.csc_matrix(S)
     ipf, ixf, vf, mf = _problem.symmetric_csr_with_map(Pf, n)
@@ -136,6 +150,7 @@ def test_upper_triangle_and_full_P(seed):
     np.add.at(J, (rows, cols, np.arange(Pf.nnz)), 0.5)
     np.add.at(J, (cols, rows, np.arange(Pf.nnz)), 0.5)
     np.testing.assert_array_equal(_dense_map(ipf, ixf, mf, (n, n), Pf.nnz), J)
+    _assert_adjoint(ipf, ixf, mf, J, rng)
 
 
 def test_diagonal_P_is_identity():

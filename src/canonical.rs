@@ -95,8 +95,8 @@ impl Entries {
         let mut inner = Vec::with_capacity(indices.len());
         for r in 0..major {
             let (lo, hi): (i64, i64) = (indptr[r].into(), indptr[r + 1].into());
-            if hi < lo {
-                return structure(format!("indptr decreases at position {}", r + 1));
+            if hi < lo || hi > end {
+                return structure(format!("indptr must not decrease from 0 to {end} (position {})", r + 1));
             }
             for k in lo as usize..hi as usize {
                 outer.push(r);
@@ -413,6 +413,8 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         assert!(matches!(Entries::compressed(2, 2, &[0i64, 1], &[0i64], false), Err(CanonError::Structure(_))));
         assert!(matches!(Entries::compressed(2, 2, &[0i64, 2, 1], &[0i64, 1], false), Err(CanonError::Structure(_))));
+        // a row running past the end before a later decrease brings indptr back
+        assert!(matches!(Entries::compressed(2, 2, &[0i64, 5, 2], &[0i64, 1], false), Err(CanonError::Structure(_))));
         assert!(matches!(Entries::compressed(1, 2, &[0i64, 1], &[2i64], false), Err(CanonError::Structure(_))));
         assert!(matches!(Entries::compressed(1, 2, &[0i64, 2], &[0i64], false), Err(CanonError::Structure(_))));
         assert!(matches!(Entries::coo(1, 1, &[0i64], &[-1i64]), Err(CanonError::Structure(_))));

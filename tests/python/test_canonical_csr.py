@@ -222,6 +222,9 @@ def test_broken_storage_is_a_value_error():
         _problem.csr_with_map("A", A, (2, 2))
     with pytest.raises(ValueError, match="invalid sparse matrix storage"):
         _native.canonical_csr("A", "csr", 2, 2, np.array([0, 3, 1]), np.array([0, 1, 1]), np.ones(3), False)
+    # a row running past the stored entries before indptr comes back down
+    with pytest.raises(ValueError, match="invalid sparse matrix storage: indptr must not decrease"):
+        _native.canonical_csr("A", "csr", 2, 2, np.array([0, 5, 2]), np.array([0, 1]), np.ones(2), False)
     with pytest.raises(ValueError, match="unknown storage format"):
         _native.canonical_csr("A", "bsr", 2, 2, np.array([0]), np.array([0]), np.ones(1), False)
 

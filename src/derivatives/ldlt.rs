@@ -36,17 +36,14 @@
 //! factor of E solves with K (rhs padded with zeros); `apply`, the acceptance tests
 //! and the fallback work with K itself through that Schur-complement product.
 
-use dyn_stack::{MemBuffer, MemStack, StackReq};
-use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
-use faer::sparse::linalg::cholesky::{
-    factorize_symbolic_cholesky, CholeskySymbolicParams, LdltRef, SymbolicCholesky, SymbolicCholeskyRaw,
-    SymmetricOrdering,
-};
+use dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::ldlt::factor::LdltParams;
+use faer::sparse::linalg::cholesky::CholeskySymbolicParams;
 use faer::sparse::linalg::SupernodalThreshold;
-use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
-use faer::{Conj, MatMut, Par, Side, Spec};
+use faer::Spec;
 
 use super::block_elimination as belim;
+use super::ordered::Ordered;
 use super::projection::BlockKind;
 use super::soc_expansion::{self as socx, Expanded};
 use super::system::{assemble_v_columns, DerivSymbolic};
@@ -57,17 +54,21 @@ use crate::problem::ProblemPattern;
 pub struct SymSymbolic {
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
-    /// Symbolic LDL^T of the factored matrix: E, or F (E with its densely coupled
-    /// expanded blocks eliminated, `reduction`).
-    factor: SymbolicCholesky<usize>,
-    /// Expected pivot signs of E and of the factored matrix.
+    /// Symbolic LDL^T (in its AMD order) of the factored matrix: E, or F (E with
+    /// its densely coupled expanded blocks eliminated, `reduction`).
+    factor: Ordered,
+    /// Expected pivot signs of E.
     signs: Vec<i8>,
-    fsigns: Vec<i8>,
     reduction: Option<belim::Reduction>,
     /// Expanded SOC blocks (their extra columns follow K's n + m columns).
     expanded: Vec<Expanded>,
     /// Dimension of E (n + m + 4 per expanded block).
     dim_e: usize,
+    /// K's first n + m columns with both triangles, row by row: column and E entry
+    /// of every entry (a gather-only product in `apply`).
+    full_ptr: Vec<usize>,
+    full_col: Vec<usize>,
+    full_src: Vec<usize>,
 }
 
 impl SymSymbolic {
@@ -147,26 +148,47 @@ impl SymSymbolic {
             Some(red) => (red.e_of_f.iter().map(|&c| signs[c]).collect(), &red.col_ptr, &red.row_idx),
             None => (signs.clone(), &col_ptr, &row_idx),
         };
-        let dim_f = fsigns.len();
-        let fsym = SymbolicSparseColMatRef::new_checked(dim_f, dim_f, fcp, None, fri);
-        let threshold = SupernodalThreshold(SUPERNODAL_THRESHOLD);
-        let factor = factorize_symbolic_cholesky(
-            fsym,
-            Side::Upper,
-            SymmetricOrdering::Amd,
-            CholeskySymbolicParams { supernodal_flop_ratio_threshold: threshold, ..Default::default() },
-        )
-        .ok()?;
+        let params = CholeskySymbolicParams {
+            supernodal_flop_ratio_threshold: SupernodalThreshold(SUPERNODAL_THRESHOLD),
+            ..Default::default()
+        };
+        let factor = Ordered::new(fcp, fri, &fsigns, params)?;
         tracing::debug!(
             dim_e,
-            dim_f,
+            dim_f = factor.dim(),
             nnz_e = row_idx.len(),
             nnz_f = fri.len(),
-            nnz_l = factor.len_val(),
-            supernodal = matches!(factor.raw(), SymbolicCholeskyRaw::Supernodal(_)),
+            nnz_l = factor.factor_len(),
+            supernodal = factor.supernodal(),
             "derivative: symbolic LDLT of K"
         );
-        Some(SymSymbolic { col_ptr, row_idx, factor, signs, fsigns, reduction, expanded, dim_e })
+        // K's first n + m columns with both triangles, by row (for `apply`)
+        let mut full_ptr = vec![0usize; dim + 1];
+        for c in 0..dim {
+            for &r in &row_idx[col_ptr[c]..col_ptr[c + 1]] {
+                full_ptr[r + 1] += 1;
+                if r != c {
+                    full_ptr[c + 1] += 1;
+                }
+            }
+        }
+        for i in 0..dim {
+            full_ptr[i + 1] += full_ptr[i];
+        }
+        let mut next = full_ptr.clone();
+        let (mut full_col, mut full_src) = (vec![0usize; full_ptr[dim]], vec![0usize; full_ptr[dim]]);
+        for c in 0..dim {
+            for t in col_ptr[c]..col_ptr[c + 1] {
+                let r = row_idx[t];
+                (full_col[next[r]], full_src[next[r]]) = (c, t);
+                next[r] += 1;
+                if r != c {
+                    (full_col[next[c]], full_src[next[c]]) = (r, t);
+                    next[c] += 1;
+                }
+            }
+        }
+        Some(SymSymbolic { col_ptr, row_idx, factor, signs, reduction, expanded, dim_e, full_ptr, full_col, full_src })
     }
 }
 
@@ -176,6 +198,8 @@ pub struct SymSystem<'s> {
     ss: &'s SymSymbolic,
     /// Unregularized values of K (upper triangle).
     values: Vec<f64>,
+    /// The same values in `ss.full_*` order (both triangles of K's first n + m columns).
+    full_values: Vec<f64>,
     l_values: Vec<f64>,
     /// Dense blocks of N (projector onto null(D)), same layout as D.
     pub null_proj: Vec<f64>,
@@ -381,10 +405,7 @@ impl<'s> SymSystem<'s> {
             }
         }
         let params: Spec<LdltParams, f64> = Default::default();
-        let req = StackReq::any_of(&[
-            ss.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
-            ss.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
-        ]);
+        let req = ss.factor.factor_scratch(params);
         let knorm = {
             // off-diagonal entries stand for two entries of K; with expanded SOC blocks
             // the Frobenius norm of E without its +-1 pivots (the same scale: the h
@@ -404,7 +425,8 @@ impl<'s> SymSystem<'s> {
         let mut this = SymSystem {
             sym,
             ss,
-            l_values: vec![0.0; ss.factor.len_val()],
+            l_values: vec![0.0; ss.factor.factor_len()],
+            full_values: ss.full_src.iter().map(|&t| values[t]).collect(),
             values,
             null_proj,
             mem: MemBuffer::try_new(req).ok()?,
@@ -435,31 +457,16 @@ impl<'s> SymSystem<'s> {
             // pivots), -eps on v (and -1 pivots)
             reg[ss.col_ptr[c + 1] - 1] += f64::from(ss.signs[c]) * eps;
         }
-        let (fcp, fri) = match &ss.reduction {
-            Some(red) => {
-                let mut f = vec![0.0; red.row_idx.len()];
-                self.reduced = Some(red.reduce(&reg, DYN_EPS, DYN_DELTA, &mut f));
-                reg = f;
-                (&red.col_ptr, &red.row_idx)
-            }
-            None => (&ss.col_ptr, &ss.row_idx),
-        };
-        let dim_f = ss.fsigns.len();
-        let mat = SparseColMatRef::new(SymbolicSparseColMatRef::new_checked(dim_f, dim_f, fcp, None, fri), &reg);
-        let dynamic = LdltRegularization {
-            dynamic_regularization_signs: Some(&ss.fsigns),
-            // pivots below DYN_EPS = 1e-8 are near-zero eigen-directions of K (P
-            // singular, D eigenvalue 1), not information: replacing them by +-delta
-            // keeps the factor bounded (1e-13 let tiny pivots blow the solve up to
-            // inf, sending SOCPs to the LU path), and refinement below restores the
-            // accuracy
-            dynamic_regularization_delta: DYN_DELTA,
-            dynamic_regularization_epsilon: DYN_EPS,
-        };
-        let ok = ss
-            .factor
-            .factorize_numeric_ldlt(&mut self.l_values, mat, Side::Upper, dynamic, Par::Seq, MemStack::new(&mut self.mem), params)
-            .is_ok();
+        if let Some(red) = &ss.reduction {
+            let mut f = vec![0.0; red.row_idx.len()];
+            self.reduced = Some(red.reduce(&reg, DYN_EPS, DYN_DELTA, &mut f));
+            reg = f;
+        }
+        // pivots below DYN_EPS = 1e-8 are near-zero eigen-directions of K (P
+        // singular, D eigenvalue 1), not information: replacing them by +-delta
+        // keeps the factor bounded (1e-13 let tiny pivots blow the solve up to inf,
+        // sending SOCPs to the LU path), and refinement below restores the accuracy
+        let ok = ss.factor.factorize(&reg, DYN_EPS, DYN_DELTA, &mut self.l_values, MemStack::new(&mut self.mem), params);
         ok && self.l_values.iter().all(|v| v.is_finite())
     }
 
@@ -468,17 +475,9 @@ impl<'s> SymSystem<'s> {
     fn apply(&self, x: &[f64], y: &mut [f64]) {
         let ss = self.ss;
         let (vals, rows) = (&self.values[..], &ss.row_idx[..]);
-        // the diagonal is the last entry of every column: no branch per entry
-        for c in 0..self.sym.dim() {
-            let (lo, diag) = (ss.col_ptr[c], ss.col_ptr[c + 1] - 1);
-            let xc = x[c];
-            let mut acc = vals[diag] * xc;
-            for t in lo..diag {
-                let r = rows[t];
-                acc += vals[t] * x[r];
-                y[r] += vals[t] * xc;
-            }
-            y[c] = acc;
+        for (i, yi) in y.iter_mut().enumerate().take(self.sym.dim()) {
+            let range = ss.full_ptr[i]..ss.full_ptr[i + 1];
+            *yi = self.full_values[range.clone()].iter().zip(&ss.full_col[range]).map(|(v, &c)| v * x[c]).sum();
         }
         for c in self.sym.dim()..ss.dim_e {
             let (lo, diag) = (ss.col_ptr[c], ss.col_ptr[c + 1] - 1);
@@ -776,13 +775,8 @@ impl<'s> SymSystem<'s> {
     /// x <- G x, G the regularized inverse of K: the leading block of E^{-1}
     /// (solve E [x; y] = [x; 0]).
     fn solve_factored(&mut self, x: &mut [f64]) {
-        let ldlt = LdltRef::new(&self.ss.factor, &self.l_values);
-        let mem = &mut self.mem;
-        let mut solve_f = |y: &mut [f64]| {
-            let len = y.len();
-            let rhs = MatMut::from_column_major_slice_mut(y, len, 1);
-            ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(mem));
-        };
+        let (factor, l_values, mem) = (&self.ss.factor, &self.l_values, &mut self.mem);
+        let mut solve_f = |y: &mut [f64]| factor.solve(l_values, y, MemStack::new(mem));
         let len = x.len();
         if self.ss.dim_e == len {
             solve_f(x);

@@ -26,6 +26,7 @@ mod block_elimination;
 mod dense;
 mod genpow_projection;
 pub mod ldlt;
+mod ordered;
 pub mod projection;
 mod soc_expansion;
 pub mod system;

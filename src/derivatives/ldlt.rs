@@ -36,7 +36,9 @@
 //! factor of E solves with K (rhs padded with zeros); `apply`, the acceptance tests
 //! and the fallback work with K itself through that Schur-complement product.
 
-use dyn_stack::{MemBuffer, MemStack};
+use std::borrow::Cow;
+
+use dyn_stack::{MemBuffer, MemStack, StackReq};
 use faer::linalg::cholesky::ldlt::factor::LdltParams;
 use faer::sparse::linalg::cholesky::CholeskySymbolicParams;
 use faer::sparse::linalg::SupernodalThreshold;
@@ -69,6 +71,8 @@ pub struct SymSymbolic {
     full_ptr: Vec<usize>,
     full_col: Vec<usize>,
     full_src: Vec<usize>,
+    /// Buffers of finished elements, for the next ones.
+    pool: std::sync::Mutex<Vec<Buffers>>,
 }
 
 impl SymSymbolic {
@@ -188,9 +192,26 @@ impl SymSymbolic {
                 }
             }
         }
-        Some(SymSymbolic { col_ptr, row_idx, factor, signs, reduction, expanded, dim_e, full_ptr, full_col, full_src })
+        Some(SymSymbolic { col_ptr, row_idx, factor, signs, reduction, expanded, dim_e, full_ptr, full_col, full_src, pool: Default::default() })
     }
 }
+
+/// Large per-element buffers, handed back to their pattern's pool when the element
+/// is done: fresh allocations of this size cost a page fault per 4 KiB on every call
+/// (glibc returns the freed top of the heap to the system), ~200 faults per
+/// socp_20x60 backward pass, as long as its arithmetic on this machine.
+#[derive(Default)]
+struct Buffers {
+    values: Vec<f64>,
+    full_values: Vec<f64>,
+    l_values: Vec<f64>,
+    reg: Vec<f64>,
+    permuted: Vec<f64>,
+    mem: Option<MemBuffer>,
+}
+
+/// Buffers kept per pattern (at most one per concurrent element is ever in use).
+const POOL_MAX: usize = 64;
 
 /// Numeric K of one element, its factor, and the null-space projector of D.
 pub struct SymSystem<'s> {
@@ -201,6 +222,9 @@ pub struct SymSystem<'s> {
     /// The same values in `ss.full_*` order (both triangles of K's first n + m columns).
     full_values: Vec<f64>,
     l_values: Vec<f64>,
+    /// Regularized values of the factored matrix and their permuted copy (`factor`).
+    reg: Vec<f64>,
+    permuted: Vec<f64>,
     /// Dense blocks of N (projector onto null(D)), same layout as D.
     pub null_proj: Vec<f64>,
     mem: MemBuffer,
@@ -210,6 +234,26 @@ pub struct SymSystem<'s> {
     factored: bool,
     /// The eliminated blocks' numeric part when E is factored through F.
     reduced: Option<belim::Reduced>,
+    /// Variables whose row and column of K are exactly zero (see `solve`).
+    decoupled: Vec<usize>,
+}
+
+impl Drop for SymSystem<'_> {
+    fn drop(&mut self) {
+        let bufs = Buffers {
+            values: std::mem::take(&mut self.values),
+            full_values: std::mem::take(&mut self.full_values),
+            l_values: std::mem::take(&mut self.l_values),
+            reg: std::mem::take(&mut self.reg),
+            permuted: std::mem::take(&mut self.permuted),
+            mem: Some(std::mem::replace(&mut self.mem, MemBuffer::new(StackReq::EMPTY))),
+        };
+        if let Ok(mut pool) = self.ss.pool.lock() {
+            if pool.len() < POOL_MAX {
+                pool.push(bufs);
+            }
+        }
+    }
 }
 
 /// How a derivative solve was done, per element (counted by `take_path_counts`).
@@ -379,7 +423,10 @@ impl<'s> SymSystem<'s> {
             let r = b.offset..b.offset + b.dim * b.dim;
             block_functions(&b.kind, b.dim, &d[r.clone()], &mut null_proj[r.clone()], &mut quad[r])?;
         }
-        let mut values = vec![0.0; ss.row_idx.len()];
+        let mut bufs = ss.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let mut values = std::mem::take(&mut bufs.values);
+        values.clear();
+        values.resize(ss.row_idx.len(), 0.0);
         for j in 0..n {
             let mut pos = ss.col_ptr[j];
             for k in pattern.p.indptr[j]..pattern.p.indptr[j + 1] {
@@ -404,6 +451,19 @@ impl<'s> SymSystem<'s> {
                 return None;
             }
         }
+        // exactly zero rows/columns of K: a variable nothing constrains (an epigraph
+        // variable whose constraints are all inactive, D = 0 on them), a null vector
+        // of K known up front
+        let mut coupled = vec![false; ss.dim_e];
+        for c in 0..ss.dim_e {
+            for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
+                if values[t] != 0.0 {
+                    coupled[c] = true;
+                    coupled[ss.row_idx[t]] = true;
+                }
+            }
+        }
+        let decoupled: Vec<usize> = (0..sym.dim()).filter(|&j| !coupled[j]).collect();
         let params: Spec<LdltParams, f64> = Default::default();
         let req = ss.factor.factor_scratch(params);
         let knorm = {
@@ -422,17 +482,29 @@ impl<'s> SymSystem<'s> {
             }
             acc.sqrt()
         };
+        let mut full_values = std::mem::take(&mut bufs.full_values);
+        full_values.clear();
+        full_values.extend(ss.full_src.iter().map(|&t| values[t]));
+        let mut l_values = std::mem::take(&mut bufs.l_values);
+        l_values.resize(ss.factor.factor_len(), 0.0);
+        let mem = match bufs.mem.take() {
+            Some(mem) => mem,
+            None => MemBuffer::try_new(req).ok()?,
+        };
         let mut this = SymSystem {
             sym,
             ss,
-            l_values: vec![0.0; ss.factor.factor_len()],
-            full_values: ss.full_src.iter().map(|&t| values[t]).collect(),
+            l_values,
+            full_values,
             values,
+            reg: std::mem::take(&mut bufs.reg),
+            permuted: std::mem::take(&mut bufs.permuted),
             null_proj,
-            mem: MemBuffer::try_new(req).ok()?,
+            mem,
             knorm,
             factored: false,
             reduced: None,
+            decoupled,
         };
         // factor K + static regularization (+eps on x, -eps on v); on a pivot breakdown
         // retry with 100x more (refinement against the unregularized K restores accuracy)
@@ -451,22 +523,37 @@ impl<'s> SymSystem<'s> {
 
     fn factor(&mut self, eps: f64, params: Spec<LdltParams, f64>) -> bool {
         let (ss, dim) = (self.ss, self.ss.dim_e);
-        let mut reg = self.values.clone();
+        let reg = &mut self.reg;
+        reg.clear();
+        reg.extend_from_slice(&self.values);
         for c in 0..dim {
             // the diagonal is the last entry of every column; +eps on x (and +1
             // pivots), -eps on v (and -1 pivots)
             reg[ss.col_ptr[c + 1] - 1] += f64::from(ss.signs[c]) * eps;
         }
-        if let Some(red) = &ss.reduction {
-            let mut f = vec![0.0; red.row_idx.len()];
-            self.reduced = Some(red.reduce(&reg, DYN_EPS, DYN_DELTA, &mut f));
-            reg = f;
+        // a decoupled variable is its own unit pivot (its solution component is zero)
+        for &j in &self.decoupled {
+            reg[ss.col_ptr[j + 1] - 1] = f64::from(ss.signs[j]);
         }
+        let mut f = Vec::new();
+        if let Some(red) = &ss.reduction {
+            f.resize(red.row_idx.len(), 0.0);
+            self.reduced = Some(red.reduce(reg, DYN_EPS, DYN_DELTA, &mut f));
+        }
+        let factored_values = if ss.reduction.is_some() { &f } else { &self.reg };
         // pivots below DYN_EPS = 1e-8 are near-zero eigen-directions of K (P
         // singular, D eigenvalue 1), not information: replacing them by +-delta
         // keeps the factor bounded (1e-13 let tiny pivots blow the solve up to inf,
         // sending SOCPs to the LU path), and refinement below restores the accuracy
-        let ok = ss.factor.factorize(&reg, DYN_EPS, DYN_DELTA, &mut self.l_values, MemStack::new(&mut self.mem), params);
+        let ok = ss.factor.factorize(
+            factored_values,
+            DYN_EPS,
+            DYN_DELTA,
+            &mut self.l_values,
+            &mut self.permuted,
+            MemStack::new(&mut self.mem),
+            params,
+        );
         ok && self.l_values.iter().all(|v| v.is_finite())
     }
 
@@ -617,6 +704,11 @@ impl<'s> SymSystem<'s> {
 
     /// The generalized solution `K^+ rhs` (see the module notes) and how it was found.
     ///
+    /// 0. Variables whose row and column of K are exactly zero (`decoupled`) are
+    ///    null vectors known up front: their rhs components are dropped (counted as
+    ///    least squares when nonzero) and the rest is solved as below, without the
+    ///    stalled refinement that would otherwise expose them (CVXPY's epigraph
+    ///    variables of inactive cones, `socp_20x60` and the MPC of the benchmark).
     /// 1. LDL^T with refinement; accepted when the residual is at rounding level.
     /// 2. Refinement stalled on a residual r with K r ~ 0: rhs has a component in
     ///    null(K) (= range(K)^perp, K symmetric), i.e. no exact solution exists.  The
@@ -629,6 +721,22 @@ impl<'s> SymSystem<'s> {
     /// 4. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
     ///    (dimension <= DENSE_MAX), else LSQR on K from 0, whose limit is K^+ rhs.
     pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
+        // e_j of a decoupled variable j is in null(K) = range(K)^perp: K^+ drops the
+        // rhs component along it and gives it a zero solution component (the factor
+        // holds a unit pivot there, so refinement keeps it zero)
+        let mut rhs = Cow::Borrowed(rhs);
+        // the forced fallback sees the rhs as given: an independent check of this step
+        let projected = !force_lsqr && self.decoupled.iter().any(|&j| rhs[j] != 0.0);
+        if projected {
+            let r = rhs.to_mut();
+            self.decoupled.iter().for_each(|&j| r[j] = 0.0);
+        }
+        let (x, path) = self.solve_projected(&rhs, force_lsqr);
+        (x, if projected && path == Path::Ldlt { Path::LdltProjected } else { path })
+    }
+
+    /// `solve` on a rhs with no component along the decoupled variables.
+    fn solve_projected(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
         let dim = rhs.len();
         if norm(rhs) == 0.0 {
             return (vec![0.0; dim], Path::Ldlt);

@@ -141,8 +141,10 @@ impl DerivSymbolic {
     }
 }
 
-/// Blocks at least this large get (A_b' D_b) by a dense product.
-const DENSE_BLOCK: usize = 16;
+/// Blocks at least this large get (A_b' D_b) by a dense product.  4: the 6-dim SOC
+/// blocks of socp_20x60 (dense rows of A) cost a third of its assembly through the
+/// scattered loop; 3-dim exp/power blocks stay on it.
+const DENSE_BLOCK: usize = 4;
 
 /// x rows of block b's v columns (those of its first column, `col`) and the dense
 /// `(A_b' D_b)` restricted to them (rows: x rows, columns: the block's columns).

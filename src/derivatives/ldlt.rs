@@ -1054,6 +1054,35 @@ mod tests {
         }
     }
 
+    /// A variable with an exactly zero row and column of K (P_jj = 0, its only
+    /// constraints inactive: D = 0) is decoupled up front: the solve equals the dense
+    /// pseudo-inverse K^+ rhs and is reported as least squares when the rhs has a
+    /// component along it.
+    #[test]
+    fn decoupled_variable_is_least_squares() {
+        use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+        let n = 3usize;
+        let p_pat = CsrPattern::new("P", n, n, vec![0, 1, 2, 3], vec![0, 1, 2]).unwrap();
+        // rows: x0 + x2, x1, x2 (nonnegative)
+        let a_pat = CsrPattern::new("A", 3, n, vec![0, 2, 3, 4], vec![0, 2, 1, 2]).unwrap();
+        let pattern = ProblemPattern::new(p_pat, a_pat, ConeSpec { nonneg: 3, ..Default::default() }).unwrap();
+        let sym = DerivSymbolic::new(&pattern).unwrap();
+        let ss = sym.ldlt.as_ref().unwrap();
+        let (pv, av) = (vec![1.0, 2.0, 0.0], vec![1.0, 0.5, -1.5, 2.0]);
+        // v0 = s - z: rows 0 and 2 inactive (D = 0), row 1 active (D = 1)
+        let d = vec![0.0, 1.0, 0.0];
+        let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
+        assert_eq!(ks.decoupled, vec![2]);
+        for rhs in [vec![1.0, -2.0, 3.0, 0.5, 1.5, -1.0], vec![1.0, -2.0, 0.0, 0.5, 1.5, -1.0]] {
+            let (x, path) = ks.solve(&rhs, false);
+            let expected = ks.dense_pinv_solve(&rhs).unwrap();
+            let err = norm(&x.iter().zip(&expected).map(|(a, b)| a - b).collect::<Vec<_>>());
+            assert!(err <= 1e-12 * norm(&expected), "rhs {rhs:?}: {x:?} vs {expected:?}");
+            let want = if rhs[2] != 0.0 { Path::LdltProjected } else { Path::Ldlt };
+            assert_eq!(path, want, "rhs {rhs:?}");
+        }
+    }
+
     /// The closed-form N and Q of SOC blocks equal the eigen-decomposition's.
     #[test]
     fn soc_closed_form_matches_eigen() {

@@ -451,19 +451,25 @@ impl<'s> SymSystem<'s> {
                 return None;
             }
         }
+        let mut full_values = std::mem::take(&mut bufs.full_values);
+        full_values.clear();
+        full_values.extend(ss.full_src.iter().map(|&t| values[t]));
         // exactly zero rows/columns of K: a variable nothing constrains (an epigraph
         // variable whose constraints are all inactive, D = 0 on them), a null vector
-        // of K known up front
-        let mut coupled = vec![false; ss.dim_e];
-        for c in 0..ss.dim_e {
-            for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
-                if values[t] != 0.0 {
-                    coupled[c] = true;
+        // of K known up front.  Only x variables (a v variable has its pivot or its row
+        // of A): candidates from their rows of K's first n + m columns (early exit),
+        // then the extra columns of expanded blocks
+        let row_zero = |j: usize| full_values[ss.full_ptr[j]..ss.full_ptr[j + 1]].iter().all(|&v| v == 0.0);
+        let mut decoupled: Vec<usize> = (0..n).filter(|&j| row_zero(j)).collect();
+        if !decoupled.is_empty() && ss.dim_e > sym.dim() {
+            let mut coupled = vec![false; n];
+            for t in ss.col_ptr[sym.dim()]..ss.row_idx.len() {
+                if ss.row_idx[t] < n && values[t] != 0.0 {
                     coupled[ss.row_idx[t]] = true;
                 }
             }
+            decoupled.retain(|&j| !coupled[j]);
         }
-        let decoupled: Vec<usize> = (0..sym.dim()).filter(|&j| !coupled[j]).collect();
         let params: Spec<LdltParams, f64> = Default::default();
         let req = ss.factor.factor_scratch(params);
         let knorm = {
@@ -472,19 +478,15 @@ impl<'s> SymSystem<'s> {
             // columns carry the blocks' low-rank part)
             let mut acc = 0.0;
             for c in 0..ss.dim_e {
-                for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
-                    let r = ss.row_idx[t];
-                    if r == c && c >= sym.dim() {
-                        continue;
-                    }
-                    acc += if r == c { 1.0 } else { 2.0 } * values[t] * values[t];
+                // the diagonal is the last entry of every column
+                let diag = ss.col_ptr[c + 1] - 1;
+                acc += 2.0 * values[ss.col_ptr[c]..diag].iter().map(|v| v * v).sum::<f64>();
+                if c < sym.dim() {
+                    acc += values[diag] * values[diag];
                 }
             }
             acc.sqrt()
         };
-        let mut full_values = std::mem::take(&mut bufs.full_values);
-        full_values.clear();
-        full_values.extend(ss.full_src.iter().map(|&t| values[t]));
         let mut l_values = std::mem::take(&mut bufs.l_values);
         l_values.resize(ss.factor.factor_len(), 0.0);
         let mem = match bufs.mem.take() {

@@ -199,7 +199,14 @@ pub fn assemble_v_columns(
         }
         // large blocks (SOC): (A_b' D_b) as one dense product, O(gemm) instead of a
         // scattered O(dim * nnz(A_b)) loop that cost as much as the factorization
-        let dense_ad = (b.dim >= DENSE_BLOCK).then(|| block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col));
+        // ... when A_b is dense enough that the product beats the scattered loop
+        // (a gemm does ~8x the flops per second): 61 x 61 of a 61-dim SOC block on
+        // an identity-like A_b (socp_20x60) cost 60x the loop's flops
+        let nnz_b = pattern.a.indptr[b.start + b.dim] - pattern.a.indptr[b.start];
+        // (the block's first column: its x rows and its own diagonal)
+        let nx = col_ptr[col + 1] - col_ptr[col] - 1;
+        let dense = b.dim >= DENSE_BLOCK && 8 * nnz_b >= b.dim * nx;
+        let dense_ad = dense.then(|| block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col));
         for c in 0..b.dim {
             for t in col_ptr[col]..col_ptr[col + 1] {
                 where_row[row_idx[t]] = t;

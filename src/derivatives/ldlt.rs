@@ -440,9 +440,9 @@ impl<'s> SymSystem<'s> {
             }
         }
         // v columns: (A'D)[:, c] on the x rows, (D(D - I) - N)[r, c] for r <= c
-        assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, socx::expands, |b, c, where_row, values| {
+        assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, socx::expands, |b, c, base, values| {
             for r in 0..=c {
-                values[where_row[n + b.start + r]] = quad[b.offset + r * b.dim + c];
+                values[base + r] = quad[b.offset + r * b.dim + c];
             }
         });
         for e in &ss.expanded {

@@ -13,9 +13,9 @@
 //! K is quasi-definite up to zero pivots (P singular, eigenvalue 1 of D, like the
 //! equality rows of an interior-point KKT system): it is factored with static and
 //! dynamic regularization and the solution refined against the unregularized K.
-//! The pattern of K is fixed per family, so the AMD ordering and the symbolic
-//! factorization are computed once.  Unlike the LU of M (symmetric pivots only),
-//! the fill stays that of a KKT system.
+//! The pattern of K is fixed per family, so the AMD ordering, the permuted pattern
+//! and the symbolic factorization are computed once (`ordered.rs`).  Unlike the LU
+//! of M (symmetric pivots only), the fill stays that of a KKT system.
 //!
 //! Generalized derivative (documented choice): `K^{-1}` above is the pseudo-inverse
 //! `K^+`, the minimum-norm least-squares solution.  It is the derivative wherever the
@@ -28,13 +28,18 @@
 //! null(K), or off near-null vectors of K that the stalled refinement exposes) and
 //! the fallback (a dense pseudo-inverse of K for small systems, LSQR on K above;
 //! `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the LDL^T
-//! solution fails its backward-error or forward-error-estimate test.
+//! solution fails its backward-error or forward-error-estimate test.  Variables
+//! whose row and column of K are exactly zero (an epigraph variable of inactive
+//! cones) are such null directions known before any solve: they are dropped up
+//! front (`SymSystem::solve`, step 0).
 //!
 //! SOC blocks of dimension >= `soc_expansion::EXPAND_SOC` are not stored dense: the
 //! factored matrix is then E, K with those blocks expanded into a sparse part and
 //! four extra variables each (`soc_expansion.rs`), whose Schur complement is K.  The
 //! factor of E solves with K (rhs padded with zeros); `apply`, the acceptance tests
-//! and the fallback work with K itself through that Schur-complement product.
+//! and the fallback work with K itself through that Schur-complement product.  When
+//! such a block's rows of A are dense, its v variables are eliminated from E by one
+//! dense product and the rest, F, is factored (`block_elimination.rs`).
 
 use std::borrow::Cow;
 

@@ -57,6 +57,13 @@ def _suggest(name: str, candidates) -> str:
 # solver uses it to key its jit caches on the live settings (moreau_jax._jax).
 change_hooks: list = []
 
+# A new token after every field assignment of every Model: whatever is derived from
+# the fields' values (the native settings dict) stays valid while ``generation`` is
+# the same object. A token is unique (no two assignments, threads or processes share
+# one; a pickled or deep-copied cache never matches). Fields only change through
+# assignment here: the values settings_to_native reads are immutable scalars.
+generation = object()
+
 
 class Model:
     """Base class: subclasses define ``_fields: Dict[str, Field]``."""
@@ -108,6 +115,7 @@ class Model:
                 f"{cls.__name__} has no field {name!r}.{_suggest(name, cls._fields)} "
                 f"Valid names: {', '.join(cls._fields)}."
             )
+        global generation
         old = self.__dict__.get(name)
         self._assign(name, value)
         try:
@@ -115,6 +123,7 @@ class Model:
         except Exception:
             object.__setattr__(self, name, old)
             raise
+        generation = object()
         for hook in change_hooks:
             hook()
 

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from scipy import sparse
 
+from . import _fields
 from ._types import Cones, Settings
 
 __all__ = [
@@ -90,8 +91,17 @@ def _convert_values(name: str, arr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    """Whether every entry of the float64 array is finite. x.x is finite only if
+    every x_i is (NaN and +-inf propagate into it), and one dot product costs a
+    fraction of a ufunc call on a tiny array; an overflow of x.x (|x_i| > 1e154)
+    falls through to the exact check."""
+    flat = arr if arr.ndim == 1 else arr.reshape(-1)
+    return math.isfinite(flat.dot(flat)) or bool(np.isfinite(flat).all())
+
+
 def _check_finite(name: str, arr: np.ndarray) -> None:
-    if arr.size and not np.isfinite(arr).all():
+    if arr.size and not _all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         where = tuple(int(i) for i in bad) if arr.ndim > 1 else int(bad[0])
         value = arr[tuple(bad)]
@@ -116,25 +126,35 @@ def as_float_array(
     shape accepts any length on that axis. ``allow_inf`` lets +-inf through (NaN
     still raises): for b, whose infinities ``check_b_infinities`` checks.
     """
-    if value is None:
-        raise TypeError(f"{name} is required (got None).")
-    if sparse.issparse(value):
-        raise TypeError(
-            f"{name} must be a dense array, got a scipy sparse {type(value).__name__}; "
-            f"use {name}.toarray().ravel() for a vector."
-        )
-    try:
-        arr = np.asarray(value)
-    except ValueError as e:  # ragged nested sequences
-        raise ValueError(f"{name} could not be converted to an array: {e}") from None
+    if type(value) is np.ndarray:  # the common case: neither None nor sparse
+        arr = value
+    else:
+        if value is None:
+            raise TypeError(f"{name} is required (got None).")
+        if sparse.issparse(value):
+            raise TypeError(
+                f"{name} must be a dense array, got a scipy sparse {type(value).__name__}; "
+                f"use {name}.toarray().ravel() for a vector."
+            )
+        try:
+            arr = np.asarray(value)
+        except ValueError as e:  # ragged nested sequences
+            raise ValueError(f"{name} could not be converted to an array: {e}") from None
     arr = _convert_values(name, arr)
-    allowed = list(shapes) if shapes is not None else ([shape] if shape is not None else [])
-    if allowed and not any(_shape_ok(arr.shape, s) for s in allowed):
-        want = " or ".join(_fmt_shape(s) for s in allowed)
-        raise ValueError(
-            f"{name} has shape {arr.shape}, expected {want}{shape_hint}."
-        )
-    _check_finite(name, np.where(np.isinf(arr), 0.0, arr) if allow_inf else arr)
+    allowed = shapes if shapes is not None else ((shape,) if shape is not None else ())
+    if allowed:
+        for s in allowed:
+            if _shape_ok(arr.shape, s):
+                break
+        else:
+            want = " or ".join(_fmt_shape(s) for s in allowed)
+            raise ValueError(
+                f"{name} has shape {arr.shape}, expected {want}{shape_hint}."
+            )
+    if arr.size and not _all_finite(arr):
+        _check_finite(name, np.where(np.isinf(arr), 0.0, arr) if allow_inf else arr)
+    if arr.ndim and arr.flags.c_contiguous:
+        return arr
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
@@ -162,8 +182,8 @@ def check_b_infinities(cones: Cones, b: np.ndarray, name: str = "b") -> None:
     in the official Moreau package. Any other infinity (-inf on a nonnegative
     row, +-inf on a zero, SOC, exp, power or PSD row) is a ValueError naming the
     row. NaN is rejected before (``as_float_array``)."""
-    b = np.asarray(b)
-    if b.size == 0 or np.isfinite(b).all():
+    b = np.asarray(b, dtype=np.float64)
+    if b.size == 0 or _all_finite(b):
         return
     blocks = _cone_row_blocks(cones)
     _, l0, l1 = blocks[1]
@@ -185,7 +205,12 @@ def check_b_infinities(cones: Cones, b: np.ndarray, name: str = "b") -> None:
 
 
 def _shape_ok(got: Tuple[int, ...], want: Sequence[Optional[int]]) -> bool:
-    return len(got) == len(want) and all(w is None or g == w for g, w in zip(got, want))
+    if len(got) != len(want):
+        return False
+    for g, w in zip(got, want):
+        if w is not None and g != w:
+            return False
+    return True
 
 
 def _fmt_shape(s: Sequence[Optional[int]]) -> str:
@@ -235,6 +260,19 @@ class ValueMap:
         return self._matrices
 
     @classmethod
+    def from_terms(cls, nnz_out: int, nnz_in: int, dest: np.ndarray, src: np.ndarray,
+                   weight: np.ndarray, identity: bool) -> "ValueMap":
+        """A map whose terms (int64 dest / src, float64 weight; None for the identity,
+        which is never applied) and identity flag were computed already (by
+        ``_native.canonical_csr``): no checks, no copies."""
+        self = cls.__new__(cls)
+        self._dest, self._src, self._w = dest, src, weight
+        self.nnz_in, self.nnz_out = int(nnz_in), int(nnz_out)
+        self.identity = bool(identity)
+        self._matrices = None
+        return self
+
+    @classmethod
     def from_permutation(cls, perm: np.ndarray) -> "ValueMap":
         """canonical[p] = values[perm[p]] (a re-ordering, e.g. of an unsorted CSR)."""
         k = len(perm)
@@ -269,13 +307,29 @@ class ValueMap:
         return self._apply(grad, transpose=True)
 
 
-def _matrix_entries(name: str, M: Any, shape: Tuple[int, int]):
-    """(rows, cols, data) of the stored entries of M in the CALLER's value order.
+_NATIVE = None
 
-    scipy CSR / CSC / COO: the order of ``M.data`` (explicit zeros and duplicates
-    included). Other scipy formats (BSR, DIA, LIL, DOK) and dense arrays have no
-    flat value array of their own: their order is that of the canonical CSR
-    (row by row, sorted columns; dense zeros are not stored).
+
+def _native_module():
+    """The Rust extension, imported once (an import statement per call costs more
+    than the native call it serves)."""
+    global _NATIVE
+    if _NATIVE is None:
+        from . import _native  # type: ignore[attr-defined]
+
+        _NATIVE = _native
+    return _NATIVE
+
+
+def _stored_entries(name: str, M: Any, shape: Tuple[int, int]):
+    """(format, index array 1, index array 2, float64 data) of the stored entries of M
+    in the CALLER's value order, for ``_native.canonical_csr``.
+
+    scipy CSR / CSC ("csr" / "csc": indptr, indices) and COO ("coo": row, col):
+    the order of ``M.data`` (explicit zeros and duplicates included). Other scipy
+    formats (BSR, DIA, LIL, DOK) and dense arrays have no flat value array of their
+    own: their order is that of the canonical CSR (row by row, sorted columns;
+    dense zeros are not stored).
     """
     if M is None:
         raise TypeError(f"{name} is required (got None).")
@@ -285,27 +339,21 @@ def _matrix_entries(name: str, M: Any, shape: Tuple[int, int]):
         if M.shape != tuple(shape):
             raise ValueError(_shape_msg(name, M.shape, shape))
         data_dtype = M.dtype
-        if data_dtype == np.bool_ or not (
+        if data_dtype != np.float64 and (data_dtype == np.bool_ or not (
             np.issubdtype(data_dtype, np.integer) or np.issubdtype(data_dtype, np.floating)
-        ):
+        )):
             raise _dtype_error(name, data_dtype)
         fmt = M.format
-        if fmt == "csr":
-            rows = _rows_of(np.asarray(M.indptr, dtype=np.int64))
-            cols = np.asarray(M.indices, dtype=np.int64)
-        elif fmt == "csc":
-            cols = _rows_of(np.asarray(M.indptr, dtype=np.int64))
-            rows = np.asarray(M.indices, dtype=np.int64)
+        if fmt == "csr" or fmt == "csc":
+            first, second = M.indptr, M.indices
         elif fmt == "coo":
-            rows = np.asarray(M.row, dtype=np.int64)
-            cols = np.asarray(M.col, dtype=np.int64)
+            first, second = M.row, M.col
         else:
             C = sparse.csr_array(M, copy=True)
             C.sum_duplicates()
-            return _matrix_entries(name, C, shape)
-        data = _convert_values(name, np.asarray(M.data))
-        _check_finite(f"{name} (stored values)", data)
-        return rows, cols, np.array(data, dtype=np.float64, copy=True)
+            return _stored_entries(name, C, shape)
+        # the finiteness of the stored values is checked natively
+        return fmt, first, second, _convert_values(name, np.asarray(M.data))
     try:
         arr = np.asarray(M)
     except ValueError as e:
@@ -319,37 +367,27 @@ def _matrix_entries(name: str, M: Any, shape: Tuple[int, int]):
     arr = _convert_values(name, arr)
     _check_finite(name, arr)
     rows, cols = np.nonzero(arr)  # row-major: the canonical CSR order
-    return rows.astype(np.int64), cols.astype(np.int64), np.asarray(arr[rows, cols], dtype=np.float64)
+    return "coo", rows, cols, np.ascontiguousarray(arr[rows, cols], dtype=np.float64)
 
 
-def _canonical_pattern(nrows: int, ncols: int, rows: np.ndarray, cols: np.ndarray):
-    """Sorted unique entries of (rows, cols): (indptr, indices, pos) with pos[k] the
-    canonical position of entry k."""
-    keys = rows * max(ncols, 1) + cols
-    if len(keys) == 0 or bool(np.all(keys[1:] > keys[:-1])):
-        # already canonical (the common case): no sort, and rows are sorted
-        indptr = np.searchsorted(rows, np.arange(nrows + 1, dtype=np.int64)).astype(np.int64)
-        return indptr, np.ascontiguousarray(cols, dtype=np.int64), np.arange(len(keys), dtype=np.int64)
-    ukeys, pos = np.unique(keys, return_inverse=True)
-    r = ukeys // max(ncols, 1)
-    indptr = np.zeros(nrows + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum(np.bincount(r, minlength=nrows))
-    indices = np.ascontiguousarray(ukeys % max(ncols, 1), dtype=np.int64)
-    return indptr, indices, pos.reshape(-1).astype(np.int64)
+def _canonical(name: str, M: Any, shape: Tuple[int, int], symmetric: bool):
+    """(indptr, indices, data, ValueMap) of M, built natively (src/canonical.rs)."""
+    fmt, first, second, data = _stored_entries(name, M, shape)
+    ip, ix, v, dest, src, w, identity = _native_module().canonical_csr(
+        name, fmt, shape[0], shape[1], first, second, data, symmetric
+    )
+    return ip, ix, v, ValueMap.from_terms(len(ix), len(data), dest, src, w, identity)
 
 
 def csr_with_map(name: str, M: Any, shape: Tuple[int, int]):
     """Any scipy sparse matrix / dense 2-D array -> canonical CSR
     (indptr, indices, data) plus the ValueMap from the caller's values (order of
-    ``M.data``, see ``_matrix_entries``) to ``data``.
+    ``M.data``, see ``_stored_entries``) to ``data``.
 
     Duplicates of scipy input are summed (as scipy does), so each duplicate's
     gradient is that of their sum; explicitly stored zeros are kept.
     """
-    rows, cols, data = _matrix_entries(name, M, shape)
-    indptr, indices, pos = _canonical_pattern(shape[0], shape[1], rows, cols)
-    vmap = ValueMap(len(indices), len(data), pos, np.arange(len(data)))
-    return indptr, indices, vmap.forward(data[None, :])[0].copy(), vmap
+    return _canonical(name, M, shape, False)
 
 
 def to_csr(name: str, M: Any, shape: Tuple[int, int]) -> CSR:
@@ -390,47 +428,10 @@ def symmetric_csr_with_map(P: Any, n: int):
     ``None`` means P = 0 (a linear program).
     """
     if P is None:
-        empty = ValueMap(0, 0, np.zeros(0), np.zeros(0))
-        return np.zeros(n + 1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64), empty
-    rows, cols, data = _matrix_entries("P", P, (n, n))
-    k = np.arange(len(data), dtype=np.int64)
-    # Summed matrix (duplicates added, canonical order): decides the convention and
-    # is checked for symmetry.  Plain NumPy: scipy's constructors cost more than
-    # the rest of building a small problem.
-    indptr, indices, pos = _canonical_pattern(n, n, rows, cols)
-    summed = np.bincount(pos, weights=data, minlength=len(indices))
-    srows = _rows_of(indptr)
-    if np.any((srows > indices) & (summed != 0)):
-        # Full matrix given: check symmetry against its transpose (a missing mirror
-        # entry counts as 0).
-        keys, mirror_keys = srows * n + indices, indices * n + srows
-        mirror = np.minimum(np.searchsorted(keys, mirror_keys), len(keys) - 1)
-        transposed = np.where(keys[mirror] == mirror_keys, summed[mirror], 0.0)
-        # (this branch has at least one stored entry)
-        diff = np.abs(summed - transposed)
-        j = int(np.argmax(diff))
-        worst = float(diff[j])
-        if worst > _SYM_RTOL * max(float(np.max(np.abs(summed))), 1e-300):
-            r, c = int(srows[j]), int(indices[j])
-            raise ValueError(
-                f"P must be symmetric: P[{r}, {c}] = {float(summed[j])!r} but P[{c}, {r}] = "
-                f"{float(transposed[j])!r} (max |P - P^T| = {worst:.3g}). Pass the full symmetric "
-                f"matrix, or only its upper triangle (then nothing may be stored below the "
-                f"diagonal). If you passed the lower triangle, pass its transpose."
-            )
-        # value k goes half to (i, j), half to (j, i)
-        rr, cc = np.concatenate([rows, cols]), np.concatenate([cols, rows])
-        src, w = np.concatenate([k, k]), np.full(2 * len(k), 0.5)
-    else:
-        up = rows <= cols
-        off = up & (rows != cols)
-        rr = np.concatenate([rows[up], cols[off]])
-        cc = np.concatenate([cols[up], rows[off]])
-        src = np.concatenate([k[up], k[off]])
-        w = np.ones(len(src))
-    indptr, indices, pos = _canonical_pattern(n, n, rr, cc)
-    vmap = ValueMap(len(indices), len(data), pos, src, w)
-    return indptr, indices, vmap.forward(data[None, :])[0].copy(), vmap
+        none = np.zeros(0, np.int64)
+        empty = ValueMap.from_terms(0, 0, none, none, np.zeros(0), True)
+        return np.zeros(n + 1, np.int64), none, np.zeros(0), empty
+    return _canonical("P", P, (n, n), True)
 
 
 def symmetric_csr(P: Any, n: int) -> CSR:
@@ -920,7 +921,20 @@ def _as_settings(settings: Any) -> Settings:
 
 
 def settings_to_native(settings: Settings) -> Dict[str, Any]:
-    """The settings dict of docs/native-interface.md."""
+    """The settings dict of docs/native-interface.md (a fresh dict each call).
+
+    Cached on the settings object until any Model field is assigned again
+    (``_fields.generation``): many small solvers built from one Settings pay once."""
+    cached = settings.__dict__.get("_native_dict")
+    if cached is not None and cached[0] is _fields.generation:
+        return dict(cached[1])
+    generation = _fields.generation
+    out = _settings_to_native(settings)
+    object.__setattr__(settings, "_native_dict", (generation, out))
+    return dict(out)
+
+
+def _settings_to_native(settings: Settings) -> Dict[str, Any]:
     ipm = settings.ipm_settings
     out: Dict[str, Any] = {
         "max_iter": int(settings.max_iter),

@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._devices import resolve_device
+from . import _fields
+from ._devices import get_default_device, resolve_device
 from ._fields import check_int
 from ._problem import (
     ValueMap,
@@ -59,8 +60,14 @@ _DEFAULT_NO_RETRY = frozenset(
 )
 
 
+_NATIVE = None
+
+
 def load_native():
     """Import the compiled Rust extension, with a helpful error if it is missing."""
+    global _NATIVE
+    if _NATIVE is not None:  # an import statement per solver costs microseconds
+        return _NATIVE
     try:
         from . import _native  # type: ignore[attr-defined]
     except ImportError as e:
@@ -69,6 +76,7 @@ def load_native():
             f"Build and install it with `bash scripts/setup.sh` (or, inside the virtual "
             f"environment, `maturin develop --release`)."
         ) from e
+    _NATIVE = _native
     return _native
 
 
@@ -80,11 +88,17 @@ class _NativeHolder:
         self._cones = native_cones
         self._settings = settings
         self._key: Optional[Dict[str, Any]] = None
+        self._stamp = None
         self._native = None
         self.construction_time = 0.0
         self.device = "cpu"
 
     def get(self):
+        # No Model field assigned and the default device unchanged since the last
+        # call: the settings are those of the built solver (skips re-deriving them).
+        stamp = (_fields.generation, get_default_device())
+        if self._native is not None and stamp == self._stamp:
+            return self._native
         device = resolve_device(self._settings.device)
         key = settings_to_native(self._settings)
         if self._native is None or key != self._key:
@@ -92,11 +106,12 @@ class _NativeHolder:
             t0 = time.perf_counter()
             n, m, P_ip, P_ix, A_ip, A_ix = self._args
             self._native = mod.NativeSolver(
-                n, m, P_ip, P_ix, A_ip, A_ix, dict(self._cones), dict(key)
+                n, m, P_ip, P_ix, A_ip, A_ix, self._cones, key  # read, never kept, by Rust
             )
             self.construction_time = time.perf_counter() - t0
             self._key = key
             self.device = device
+        self._stamp = stamp
         return self._native
 
 
@@ -222,8 +237,17 @@ def _native_jvp(holder, st, n: int, m: int, maps, dP_values, dA_values, dq, db, 
     return out
 
 
+_STATUS_OF_CODE = {int(s): s for s in SolverStatus}
+
+
 def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
-    return [to_status(c) for c in np.asarray(res["status"]).reshape(-1)]
+    # a dict lookup per code (calling the enum costs microseconds); to_status
+    # raises for an unknown one
+    out = []
+    for c in np.asarray(res["status"]).reshape(-1).tolist():
+        s = _STATUS_OF_CODE.get(c)
+        out.append(to_status(c) if s is None else s)
+    return out
 
 
 class Solver:

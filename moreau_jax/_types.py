@@ -378,9 +378,16 @@ class Cones(Model):
         return deg
 
     def validate(self) -> None:
-        """Re-check every field (catches in-place edits such as ``so_cone_dims.append(0)``)."""
+        """Re-check every field (catches in-place edits such as ``so_cone_dims.append(0)``).
+
+        Fields hold ints and lists (the checks normalize them so): an int cannot
+        change in place and an empty list is valid, so only non-empty lists are
+        re-checked (building a tiny problem must not pay for eight checks)."""
         for name in type(self)._fields:
-            self._assign(name, getattr(self, name))
+            value = getattr(self, name)
+            if type(value) is int or (type(value) is list and not value):
+                continue
+            self._assign(name, value)
 
     def validate_dir_cone_indices(self, n: int) -> None:
         for i, spec in enumerate(self.dir_cones):

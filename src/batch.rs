@@ -188,9 +188,11 @@ impl Family {
         check_finite("A_values", v.a)?;
         check_finite("q", v.q)?;
         // b may hold +inf on nonnegative rows (absent bounds); other infinities are errors.
-        for k in 0..v.batch {
-            let what = if v.batch == 1 { "b".to_string() } else { format!("b of element {k}") };
-            absent::absent_rows(&self.pattern.cones, &v.b[k * m..(k + 1) * m], &what)?;
+        for (k, b) in v.b.chunks_exact(m.max(1)).enumerate() {
+            if b.iter().any(|x| !x.is_finite()) {
+                let what = if v.batch == 1 { "b".to_string() } else { format!("b of element {k}") };
+                absent::absent_rows(&self.pattern.cones, b, &what)?;
+            }
         }
         for k in 0..v.p_rows {
             check_p_symmetric(&self.pattern, &v.p[k * np..(k + 1) * np])?;

@@ -62,11 +62,62 @@ pub struct Workspace {
     cones: Vec<(SupportedCone, Range<usize>)>,
     /// H dz in `newton_step` (m), kept so that iterations allocate nothing.
     hdz: Vec<f64>,
+    /// The vectors of `solve`, taken at its start and given back at its end.
+    buffers: Buffers,
 }
 
 impl Workspace {
     pub fn new(pattern: &ProblemPattern, symbolic: &Arc<KktSymbolic>) -> Self {
-        Workspace { kkt: KktSystem::new(Arc::clone(symbolic)), cones: pattern.cones.build(), hdz: vec![0.0; pattern.m] }
+        Workspace {
+            kkt: KktSystem::new(Arc::clone(symbolic)),
+            cones: pattern.cones.build(),
+            hdz: vec![0.0; pattern.m],
+            buffers: Buffers::default(),
+        }
+    }
+}
+
+/// Every vector one `solve` needs besides its result.  A batch solves thousands of
+/// small problems per thread with one workspace; allocating these afresh for each
+/// (some 40 vectors) cost about a tenth of a tiny problem's solve (issue 12).
+#[derive(Default)]
+struct Buffers {
+    // scaled data and iterate (moved into `State` for the solve)
+    p: Vec<f64>,
+    a: Vec<f64>,
+    q: Vec<f64>,
+    b: Vec<f64>,
+    x: Vec<f64>,
+    z: Vec<f64>,
+    s: Vec<f64>,
+    // residuals and Newton-step scratch
+    rx: Vec<f64>,
+    rz: Vec<f64>,
+    px: Vec<f64>,
+    x1: Vec<f64>,
+    z1: Vec<f64>,
+    ds: Vec<f64>,
+    shift: Vec<f64>,
+    kkt_rhs: Vec<f64>,
+    kkt_sol: Vec<f64>,
+    dir: Direction,
+    aff: Direction,
+    prev_iterate: Direction,
+    best_iterate: Direction,
+}
+
+/// `v` as `len` zeros, reusing its memory.
+fn zeroed(v: &mut Vec<f64>, len: usize) -> Vec<f64> {
+    let mut out = std::mem::take(v);
+    out.clear();
+    out.resize(len, 0.0);
+    out
+}
+
+impl Direction {
+    /// `d` as a zero direction of sizes (n, m), reusing its memory.
+    fn zeroed(d: &mut Direction, n: usize, m: usize) -> Direction {
+        Direction { x: zeroed(&mut d.x, n), z: zeroed(&mut d.z, m), s: zeroed(&mut d.s, m), tau: 0.0, kappa: 0.0 }
     }
 }
 
@@ -108,7 +159,7 @@ impl State<'_> {
 }
 
 /// Newton direction (also used to hold a saved iterate).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Direction {
     x: Vec<f64>,
     z: Vec<f64>,
@@ -117,11 +168,6 @@ struct Direction {
     kappa: f64,
 }
 
-impl Direction {
-    fn zeros(n: usize, m: usize) -> Self {
-        Direction { x: vec![0.0; n], z: vec![0.0; m], s: vec![0.0; m], tau: 0.0, kappa: 0.0 }
-    }
-}
 
 fn kkt_settings(s: &Settings) -> KktSettings {
     KktSettings {
@@ -228,10 +274,13 @@ pub fn solve(
             &own_ruiz
         }
     };
-    let mut p = vec![0.0; values.p.len()];
-    let mut a = vec![0.0; values.a.len()];
-    let mut q = values.q.to_vec();
-    let mut b = values.b.to_vec();
+    let mut buf = std::mem::take(&mut ws.buffers);
+    let mut p = zeroed(&mut buf.p, values.p.len());
+    let mut a = zeroed(&mut buf.a, values.a.len());
+    let mut q = zeroed(&mut buf.q, n);
+    let mut b = zeroed(&mut buf.b, m);
+    q.copy_from_slice(values.q);
+    b.copy_from_slice(values.b);
     let eq = equilibrate(pattern, ruiz_scaling, settings, &mut p, &mut a, &mut q, &mut b);
     ws.kkt.set_data(&p, &a);
     let mut st = State {
@@ -243,9 +292,9 @@ pub fn solve(
         eq,
         norm_q: norm_inf(values.q),
         norm_b: norm_inf(values.b),
-        x: vec![0.0; n],
-        z: vec![0.0; m],
-        s: vec![0.0; m],
+        x: zeroed(&mut buf.x, n),
+        z: zeroed(&mut buf.z, m),
+        s: zeroed(&mut buf.s, m),
         tau: 1.0,
         kappa: 1.0,
     };
@@ -270,19 +319,23 @@ pub fn solve(
         ktratio: settings.reduced_tol_ktratio,
     };
 
-    let init_ok = initialize(&mut st, ws, &ksettings, warm, symmetric);
+    // (ds, shift, kkt_rhs and kkt_sol serve `initialize` as scratch first)
+    let mut ds = zeroed(&mut buf.ds, m);
+    let mut shift = zeroed(&mut buf.shift, m);
+    let mut kkt_rhs = zeroed(&mut buf.kkt_rhs, n + m);
+    let mut kkt_sol = zeroed(&mut buf.kkt_sol, n + m);
+    let init_ok = initialize(&mut st, ws, &ksettings, warm, symmetric, [&mut ds, &mut shift], [&mut kkt_rhs, &mut kkt_sol]);
+    for v in [&mut ds, &mut shift, &mut kkt_rhs, &mut kkt_sol] {
+        v.fill(0.0);
+    }
 
-    let mut rx = vec![0.0; n];
-    let mut rz = vec![0.0; m];
-    let mut px = vec![0.0; n];
-    let mut dir = Direction::zeros(n, m);
-    let mut aff = Direction::zeros(n, m);
-    let mut x1 = vec![0.0; n];
-    let mut z1 = vec![0.0; m];
-    let mut ds = vec![0.0; m];
-    let mut shift = vec![0.0; m];
-    let mut kkt_rhs = vec![0.0; n + m];
-    let mut kkt_sol = vec![0.0; n + m];
+    let mut rx = zeroed(&mut buf.rx, n);
+    let mut rz = zeroed(&mut buf.rz, m);
+    let mut px = zeroed(&mut buf.px, n);
+    let mut dir = Direction::zeroed(&mut buf.dir, n, m);
+    let mut aff = Direction::zeroed(&mut buf.aff, n, m);
+    let mut x1 = zeroed(&mut buf.x1, n);
+    let mut z1 = zeroed(&mut buf.z1, m);
     let mut status = if init_ok { SolverStatus::Unsolved } else { SolverStatus::NumericalError };
     let mut iter = 0usize;
     let mut scaling = ScalingStrategy::PrimalDual;
@@ -292,10 +345,10 @@ pub fn solve(
     let mut retrying_with_dual = false;
     let mut progress = Progress::default();
     // The iterate before the last step and its progress, to undo a bad last step.
-    let mut prev_iterate = Direction::zeros(n, m);
+    let mut prev_iterate = Direction::zeroed(&mut buf.prev_iterate, n, m);
     let mut prev_progress: Option<Progress> = None;
     // The iterate of least merit seen, returned when the solve fails (termination.rs).
-    let mut best_iterate = Direction::zeros(n, m);
+    let mut best_iterate = Direction::zeroed(&mut buf.best_iterate, n, m);
     let mut best_progress: Option<Progress> = None;
     let mut last_alpha = 0.0;
 
@@ -485,7 +538,8 @@ pub fn solve(
         status = s;
     }
     if status == SolverStatus::Solved && settings.polish_enable {
-        let polished = polish(&mut st, ws, &ksettings, &tol, &mut rx, &mut rz, &mut px);
+        let scratch = (&mut prev_iterate, &mut kkt_rhs[..], &mut kkt_sol[..]);
+        let polished = polish(&mut st, ws, &ksettings, &tol, &mut rx, &mut rz, &mut px, scratch);
         if polished {
             let (_, xpx) = st.residuals(&mut rx, &mut rz, &mut px);
             progress = st.progress(&rx, &rz, &px, xpx);
@@ -497,7 +551,31 @@ pub fn solve(
     if settings.verbose {
         tracing::info!("terminated with status {:?} after {iter} iterations", status);
     }
-    finish(&st, status, iter, &progress, start.elapsed().as_secs_f64())
+    let result = finish(&st, status, iter, &progress, start.elapsed().as_secs_f64());
+    let State { p, a, q, b, x, z, s, .. } = st;
+    ws.buffers = Buffers {
+        p,
+        a,
+        q,
+        b,
+        x,
+        z,
+        s,
+        rx,
+        rz,
+        px,
+        x1,
+        z1,
+        ds,
+        shift,
+        kkt_rhs,
+        kkt_sol,
+        dir,
+        aff,
+        prev_iterate,
+        best_iterate,
+    };
+    result
 }
 
 /// Starting point: the user's warm start, or for symmetric cones the solution of
@@ -508,6 +586,8 @@ fn initialize(
     ksettings: &KktSettings,
     warm: Option<WarmStart<'_>>,
     symmetric: bool,
+    [e_z, e_s]: [&mut [f64]; 2],
+    [rhs, sol]: [&mut [f64]; 2],
 ) -> bool {
     let (n, m) = (st.n(), st.m());
     st.tau = 1.0;
@@ -532,8 +612,6 @@ fn initialize(
         return true;
     }
     // H = I for every cone (zero cone: H = 0), from the unit point.
-    let mut e_z = vec![0.0; m];
-    let mut e_s = vec![0.0; m];
     for (cone, r) in ws.cones.iter_mut() {
         cone.unit_initialization(&mut e_z[r.clone()], &mut e_s[r.clone()]);
         cone.update_scaling(&e_s[r.clone()], &e_z[r.clone()], 1.0, ScalingStrategy::PrimalDual);
@@ -541,13 +619,11 @@ fn initialize(
     if !ws.kkt.update_and_factor(&ws.cones, ksettings) {
         return false;
     }
-    let mut rhs = vec![0.0; n + m];
-    let mut sol = vec![0.0; n + m];
     if st.p.iter().all(|&v| v == 0.0) {
         // LP (as Clarabel): x and s from [0 A'; A -I][x; -s] = [0; b] (the
         // least-norm s with Ax + s = b), and z from the rhs [-q; 0].
         rhs[n..].copy_from_slice(&st.b);
-        ws.kkt.solve(&rhs, &mut sol, ksettings);
+        ws.kkt.solve(rhs, sol, ksettings);
         st.x.copy_from_slice(&sol[..n]);
         for i in 0..m {
             st.s[i] = -sol[n + i];
@@ -556,7 +632,7 @@ fn initialize(
             rhs[j] = -st.q[j];
         }
         rhs[n..].fill(0.0);
-        ws.kkt.solve(&rhs, &mut sol, ksettings);
+        ws.kkt.solve(rhs, sol, ksettings);
         st.z.copy_from_slice(&sol[n..]);
     } else {
         // QP: one solve with [-q; b] gives x and z, and s = -z.
@@ -564,7 +640,7 @@ fn initialize(
             rhs[j] = -st.q[j];
         }
         rhs[n..].copy_from_slice(&st.b);
-        ws.kkt.solve(&rhs, &mut sol, ksettings);
+        ws.kkt.solve(rhs, sol, ksettings);
         st.x.copy_from_slice(&sol[..n]);
         for i in 0..m {
             st.z[i] = sol[n + i];
@@ -813,6 +889,7 @@ fn polish(
     rx: &mut [f64],
     rz: &mut [f64],
     px: &mut [f64],
+    (saved, rhs, sol): (&mut Direction, &mut [f64], &mut [f64]),
 ) -> bool {
     if !ws.cones.iter().all(|(c, _)| matches!(c, SupportedCone::Zero(_) | SupportedCone::Nonnegative(_))) {
         return false;
@@ -831,24 +908,22 @@ fn polish(
     if !ws.kkt.factor_polish(&st.p, &st.a, &active, ksettings) {
         return false;
     }
-    let mut rhs = vec![0.0; n + m];
     for j in 0..n {
         rhs[j] = -st.q[j];
     }
     for i in 0..m {
         rhs[n + i] = if active[i] { st.b[i] } else { 0.0 };
     }
-    let mut sol = vec![0.0; n + m];
-    ws.kkt.solve(&rhs, &mut sol, ksettings);
+    ws.kkt.solve(rhs, sol, ksettings);
     if sol.iter().any(|v| !v.is_finite()) {
         return false;
     }
-    let saved = (st.x.clone(), st.z.clone(), st.s.clone(), st.tau, st.kappa);
+    st.save_iterate(saved);
     st.x.copy_from_slice(&sol[..n]);
     st.pattern.a.mul(&st.a, &mut st.s, &sol[..n]);
     // s = b - A x, exactly 0 on active rows; z = 0 off the active set.
     let scale = 1.0 + norm_inf(&st.b);
-    let z_scale = 1.0 + norm_inf(&saved.1);
+    let z_scale = 1.0 + norm_inf(&saved.z);
     let mut feasible = true;
     for i in 0..m {
         st.s[i] = if active[i] { 0.0 } else { st.b[i] - st.s[i] };
@@ -864,7 +939,7 @@ fn polish(
     let (_, xpx) = st.residuals(rx, rz, px);
     let accepted = feasible && st.progress(rx, rz, px, xpx).is_solved(tol);
     if !accepted {
-        (st.x, st.z, st.s, st.tau, st.kappa) = saved;
+        st.restore_iterate(saved);
     }
     accepted
 }

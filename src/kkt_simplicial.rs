@@ -156,6 +156,8 @@ impl SimplicialSymbolic {
                 next[j] += 1;
             }
         }
+        // `SimplicialLdlt::solve_in_place` indexes unchecked on these.
+        assert!(lrow.iter().all(|&k| k < dim) && lcol_ptr[dim] == lrow.len());
         SimplicialSymbolic {
             dim,
             kcol_ptr,
@@ -230,26 +232,40 @@ impl SimplicialLdlt {
     /// Solve K x = b in place with the last factor.
     pub fn solve_in_place(&mut self, b: &mut [f64]) {
         let s = &*self.symbolic;
-        let x = &mut self.work;
+        let dim = s.dim;
+        assert!(b.len() >= dim && self.work.len() == dim && self.d_inv.len() == dim);
+        let x = &mut self.work[..dim];
         for (xi, &k) in x.iter_mut().zip(&s.order) {
             *xi = b[k];
         }
+        // Unchecked indexing: this loop pair is most of a small problem's solve time
+        // (issue 12), and every index was built by `SimplicialSymbolic::new`, which
+        // guarantees `lrow[p] < dim`, `lcol_ptr` nondecreasing with
+        // `lcol_ptr[dim] == lrow.len() == lval.len()`.
+        let (ptr, rows, vals) = (&s.lcol_ptr[..=dim], &s.lrow[..], &self.lval[..]);
         // L y = b, column by column
-        for j in 0..s.dim {
-            let xj = x[j];
-            if xj != 0.0 {
-                let r = s.lcol_ptr[j]..s.lcol_ptr[j + 1];
-                for (&i, &l) in s.lrow[r.clone()].iter().zip(&self.lval[r]) {
-                    x[i] -= l * xj;
+        for j in 0..dim {
+            // SAFETY: j < dim and the invariants above.
+            unsafe {
+                let xj = *x.get_unchecked(j);
+                if xj != 0.0 {
+                    for p in *ptr.get_unchecked(j)..*ptr.get_unchecked(j + 1) {
+                        *x.get_unchecked_mut(*rows.get_unchecked(p)) -= vals.get_unchecked(p) * xj;
+                    }
                 }
             }
         }
         // D Lᵀ x = y in one backward pass, x_j = y_j / d_j - sum_i L_ij x_i (faer's
         // arithmetic: the sum runs from the last row up)
-        for j in (0..s.dim).rev() {
-            let r = s.lcol_ptr[j]..s.lcol_ptr[j + 1];
-            let sum = s.lrow[r.clone()].iter().zip(&self.lval[r]).rev().fold(0.0, |acc, (&i, &l)| acc + l * x[i]);
-            x[j] = x[j] * self.d_inv[j] - sum;
+        for j in (0..dim).rev() {
+            // SAFETY: as above.
+            unsafe {
+                let mut sum = 0.0;
+                for p in (*ptr.get_unchecked(j)..*ptr.get_unchecked(j + 1)).rev() {
+                    sum += vals.get_unchecked(p) * x.get_unchecked(*rows.get_unchecked(p));
+                }
+                *x.get_unchecked_mut(j) = x.get_unchecked(j) * self.d_inv.get_unchecked(j) - sum;
+            }
         }
         for (&xi, &k) in x.iter().zip(&s.order) {
             b[k] = xi;

@@ -3,6 +3,7 @@
 //! Solves `min 1/2 x'Px + q'x  s.t.  Ax + s = b, s in K` for K a product of zero,
 //! nonnegative, second-order, exponential and power cones.  Module map:
 //! - `problem`: CSR patterns, cone layout, validation;
+//! - `canonical`: a caller's CSR / CSC / COO matrix -> canonical CSR + value map;
 //! - `absent`: `b_i = +inf` on a nonnegative row (an absent bound);
 //! - `cones`: per-cone barrier, scaling and step-length operations;
 //! - `equilibrate`: Ruiz scaling of the data;
@@ -17,6 +18,7 @@
 
 pub mod absent;
 pub mod batch;
+pub mod canonical;
 pub mod cones;
 pub mod derivatives;
 pub mod equilibrate;

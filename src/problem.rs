@@ -239,7 +239,8 @@ impl ProblemPattern {
 }
 
 /// Check that a value array is finite, naming the offending entry.
-pub fn check_finite(name: &str, values: &[f64]) -> Result<(), SolverError> {
+/// (`name` is formatted only on error: callers pass `format_args!` per element.)
+pub fn check_finite(name: impl std::fmt::Display, values: &[f64]) -> Result<(), SolverError> {
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Err(SolverError::Data(format!("{name} has a non-finite value ({}) at index {i}", values[i])));
     }

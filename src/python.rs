@@ -5,12 +5,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
 use crate::batch::{BatchValues, Family};
+use crate::canonical::{self, CanonError, Entries};
 use crate::derivatives::{BatchCotangent, BatchGradOut, BatchSolution, BatchTangent, BatchTangentOut};
 use crate::error::SolverError;
 use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
@@ -111,18 +112,28 @@ fn parse_cones(dict: &Bound<'_, PyDict>) -> PyResult<ConeSpec> {
 fn result_dict<'py>(py: Python<'py>, results: &[SolveResult], n: usize, m: usize, setup_time: f64) -> PyResult<Bound<'py, PyDict>> {
     let b = results.len();
     let d = PyDict::new(py);
+    // Each output is one NumPy-owned array written in place: a Vec-owning array plus
+    // its reshaped view cost more than the copy on a tiny problem.
     let stack = |f: &dyn Fn(&SolveResult) -> &[f64], width: usize| -> PyResult<Bound<'py, PyAny>> {
-        let mut v = Vec::with_capacity(b * width);
-        for r in results {
-            v.extend_from_slice(f(r));
+        let arr = PyArray2::<f64>::zeros(py, [b, width], false);
+        {
+            let mut rw = arr.readwrite();
+            let out = rw.as_slice_mut()?;
+            for (k, r) in results.iter().enumerate() {
+                let row = f(r);
+                if row.len() != width {
+                    return Err(PyRuntimeError::new_err("internal error: a result has the wrong length; please report it"));
+                }
+                out[k * width..(k + 1) * width].copy_from_slice(row);
+            }
         }
-        Ok(PyArray1::from_vec(py, v).reshape([b, width])?.into_any())
+        Ok(arr.into_any())
     };
     d.set_item("x", stack(&|r| &r.x, n)?)?;
     d.set_item("z", stack(&|r| &r.z, m)?)?;
     d.set_item("s", stack(&|r| &r.s, m)?)?;
-    let ints = |f: &dyn Fn(&SolveResult) -> i64| PyArray1::from_vec(py, results.iter().map(f).collect());
-    let floats = |f: &dyn Fn(&SolveResult) -> f64| PyArray1::from_vec(py, results.iter().map(f).collect());
+    let ints = |f: &dyn Fn(&SolveResult) -> i64| PyArray1::from_slice(py, &results.iter().map(f).collect::<Vec<_>>());
+    let floats = |f: &dyn Fn(&SolveResult) -> f64| PyArray1::from_slice(py, &results.iter().map(f).collect::<Vec<_>>());
     d.set_item("status", ints(&|r| r.status.code()))?;
     d.set_item("iterations", ints(&|r| r.iterations as i64))?;
     d.set_item("obj_val", floats(&|r| r.obj_val))?;
@@ -339,6 +350,102 @@ fn batch_values<'a>(
     })
 }
 
+/// A scipy index array (int32 or int64; anything else is cast to int64) as i64.
+/// (`cast` first: a failed `extract` builds a Python exception, which costs more
+/// than the rest of the call on a tiny matrix.)
+fn index_vec(x: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    if let Ok(a) = x.cast::<PyArray1<i32>>() {
+        return Ok(a.readonly().as_array().iter().map(|&i| i as i64).collect());
+    }
+    if let Ok(a) = x.cast::<PyArray1<i64>>() {
+        return Ok(a.readonly().as_array().to_vec());
+    }
+    let a: PyReadonlyArray1<'_, i64> = x.call_method1("astype", ("int64",))?.extract()?;
+    Ok(a.as_array().to_vec())
+}
+
+/// The Python wording of a rejected matrix (the messages of moreau_jax/_problem.py,
+/// floats in Python's repr / str so that they read the same as before).
+fn canon_error(py: Python<'_>, name: &str, e: CanonError) -> PyErr {
+    let repr = |v: f64| PyFloat::new(py, v).repr().map(|s| s.to_string()).unwrap_or_else(|_| v.to_string());
+    match e {
+        CanonError::Structure(msg) => PyValueError::new_err(format!("{name}: invalid sparse matrix storage: {msg}.")),
+        CanonError::NonFinite { index, value } => {
+            let v = PyFloat::new(py, value).str().map(|s| s.to_string()).unwrap_or_else(|_| value.to_string());
+            PyValueError::new_err(format!(
+                "{name} (stored values) contains a non-finite value ({v} at index {index}); all problem \
+                 data must be finite (no NaN or Inf)."
+            ))
+        }
+        CanonError::Asymmetric { row, col, value, mirror, worst } => {
+            let worst = PyString::new(py, "{:.3g}")
+                .call_method1("format", (worst,))
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| format!("{worst:e}"));
+            PyValueError::new_err(format!(
+                "P must be symmetric: P[{row}, {col}] = {} but P[{col}, {row}] = {} (max |P - P^T| = {worst}). \
+                 Pass the full symmetric matrix, or only its upper triangle (then nothing may be stored below \
+                 the diagonal). If you passed the lower triangle, pass its transpose.",
+                repr(value),
+                repr(mirror)
+            ))
+        }
+    }
+}
+
+/// Canonical CSR of a caller's scipy matrix (see `crate::canonical`): `format` is
+/// "csr" / "csc" (`major`, `minor` = indptr, indices) or "coo" (row, col);
+/// `symmetric` builds the full symmetric P.  Returns (indptr, indices, values,
+/// dest, src, weight, identity), the three terms None for an identity map; a bad
+/// matrix raises ValueError.
+#[pyfunction]
+#[pyo3(signature = (name, format, nrows, ncols, major, minor, data, symmetric))]
+#[allow(clippy::too_many_arguments)]
+fn canonical_csr<'py>(
+    py: Python<'py>,
+    name: &str,
+    format: &str,
+    nrows: usize,
+    ncols: usize,
+    major: &Bound<'py, PyAny>,
+    minor: &Bound<'py, PyAny>,
+    data: PyReadonlyArray1<'py, f64>,
+    symmetric: bool,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let (a, b) = (index_vec(major)?, index_vec(minor)?);
+    let data = data.as_array();
+    let data = data.as_slice().map(|s| s.to_vec()).unwrap_or_else(|| data.to_vec());
+    let work = || -> Result<canonical::Canonical, CanonError> {
+        let e = match format {
+            "csr" => Entries::compressed(nrows, ncols, &a, &b, false)?,
+            "csc" => Entries::compressed(nrows, ncols, &a, &b, true)?,
+            "coo" => Entries::coo(nrows, ncols, &a, &b)?,
+            other => return Err(CanonError::Structure(format!("unknown storage format {other:?}"))),
+        };
+        if symmetric {
+            canonical::symmetric(&e, &data)
+        } else {
+            canonical::general(&e, &data)
+        }
+    };
+    let c = catch_unwind(AssertUnwindSafe(work))
+        .map_err(|_| PyRuntimeError::new_err("internal error (panic) in canonical_csr; please report it"))?
+        .map_err(|e| canon_error(py, name, e))?;
+    // from_slice: a NumPy-owned copy is cheaper than a Vec-owning array on tiny
+    // data; an identity map needs no terms (ValueMap never applies it).
+    let terms = |v: &[i64]| (!c.identity).then(|| PyArray1::from_slice(py, v));
+    (
+        PyArray1::from_slice(py, &c.indptr),
+        PyArray1::from_slice(py, &c.indices),
+        PyArray1::from_slice(py, &c.values),
+        terms(&c.dest),
+        terms(&c.src),
+        (!c.identity).then(|| PyArray1::from_slice(py, &c.weight)),
+        c.identity,
+    )
+        .into_pyobject(py)
+}
+
 /// Register a CSR pattern and cones for the XLA custom calls; returns the id that
 /// the calls carry as their `pattern_id` attribute.  Validates like NativeSolver.
 #[pyfunction]
@@ -410,6 +517,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .try_init();
     m.add_class::<NativeSolver>()?;
     m.add_function(wrap_pyfunction!(register_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(canonical_csr, m)?)?;
     m.add_function(wrap_pyfunction!(check_ffi_settings, m)?)?;
     m.add_function(wrap_pyfunction!(ffi_targets, m)?)?;
     m.add_function(wrap_pyfunction!(derivative_path_counts, m)?)?;

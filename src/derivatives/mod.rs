@@ -223,11 +223,11 @@ impl Family {
         }
         for k in 0..batch {
             if differentiable(sol.status[k]) {
-                check_finite(&format!("solution x of element {k}"), &sol.x[k * n..(k + 1) * n])?;
-                check_finite(&format!("solution z of element {k}"), &sol.z[k * m..(k + 1) * m])?;
+                check_finite(format_args!("solution x of element {k}"), &sol.x[k * n..(k + 1) * n])?;
+                check_finite(format_args!("solution z of element {k}"), &sol.z[k * m..(k + 1) * m])?;
                 let r = k * m..(k + 1) * m;
                 if !absent::slack_ok(&self.pattern.cones, &sol.s[r.clone()], &v.b[r.clone()]) {
-                    check_finite(&format!("solution s of element {k}"), &sol.s[r])?;
+                    check_finite(format_args!("solution s of element {k}"), &sol.s[r])?;
                 }
             }
         }

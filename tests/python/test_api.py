@@ -473,6 +473,27 @@ def test_settings_read_at_solve_time(seed_qp):
     np.testing.assert_allclose(solver.solve().x, d["x"], atol=SEED_ATOL)
 
 
+def test_nested_settings_and_new_solvers_see_changes(seed_qp):
+    """The native settings are cached (per Settings object, and per solver until a
+    field is assigned): a nested IPM field changed after construction, and a new
+    solver from the changed object, must still see the change."""
+    d = seed_qp
+    settings = moreau.Settings()
+    solver = moreau.Solver(d["P"], d["q"], d["A"], d["b"], _cones(d), settings)
+    solver.solve()
+    native, iters = solver._holder._native, solver.info.iterations
+    solver.solve()
+    assert solver._holder._native is native  # nothing changed: not rebuilt
+    settings.ipm_settings.max_step_fraction = 0.3
+    solver.solve()
+    assert solver._holder._native is not native
+    assert solver.info.status == moreau.SolverStatus.Solved and solver.info.iterations > iters
+    settings.max_iter = 1
+    other = moreau.Solver(d["P"], d["q"], d["A"], d["b"], _cones(d), settings)
+    other.solve()
+    assert other.info.status == moreau.SolverStatus.MaxIterations
+
+
 def test_repeat_solve_is_deterministic(seed_qp):
     d = seed_qp
     solver = moreau.Solver(d["P"], d["q"], d["A"], d["b"], _cones(d))

@@ -13,9 +13,9 @@
 //! K is quasi-definite up to zero pivots (P singular, eigenvalue 1 of D, like the
 //! equality rows of an interior-point KKT system): it is factored with static and
 //! dynamic regularization and the solution refined against the unregularized K.
-//! The pattern of K is fixed per family, so the AMD ordering and the symbolic
-//! factorization are computed once.  Unlike the LU of M (symmetric pivots only),
-//! the fill stays that of a KKT system.
+//! The pattern of K is fixed per family, so the AMD ordering, the permuted pattern
+//! and the symbolic factorization are computed once (`ordered.rs`).  Unlike the LU
+//! of M (symmetric pivots only), the fill stays that of a KKT system.
 //!
 //! Generalized derivative (documented choice): `K^{-1}` above is the pseudo-inverse
 //! `K^+`, the minimum-norm least-squares solution.  It is the derivative wherever the
@@ -28,22 +28,29 @@
 //! null(K), or off near-null vectors of K that the stalled refinement exposes) and
 //! the fallback (a dense pseudo-inverse of K for small systems, LSQR on K above;
 //! `MOREAU_DERIV_PATH=lsqr` forces it, for tests), taken only when the LDL^T
-//! solution fails its backward-error or forward-error-estimate test.
+//! solution fails its backward-error or forward-error-estimate test.  Variables
+//! whose row and column of K are exactly zero (an epigraph variable of inactive
+//! cones) are such null directions known before any solve: they are dropped up
+//! front (`SymSystem::solve`, step 0).
 //!
 //! SOC blocks of dimension >= `soc_expansion::EXPAND_SOC` are not stored dense: the
 //! factored matrix is then E, K with those blocks expanded into a sparse part and
 //! four extra variables each (`soc_expansion.rs`), whose Schur complement is K.  The
 //! factor of E solves with K (rhs padded with zeros); `apply`, the acceptance tests
-//! and the fallback work with K itself through that Schur-complement product.
+//! and the fallback work with K itself through that Schur-complement product.  When
+//! such a block's rows of A are dense, its v variables are eliminated from E by one
+//! dense product and the rest, F, is factored (`block_elimination.rs`).
+
+use std::borrow::Cow;
 
 use dyn_stack::{MemBuffer, MemStack, StackReq};
-use faer::linalg::cholesky::ldlt::factor::{LdltParams, LdltRegularization};
-use faer::sparse::linalg::cholesky::{
-    factorize_symbolic_cholesky, CholeskySymbolicParams, LdltRef, SymbolicCholesky, SymmetricOrdering,
-};
-use faer::sparse::{SparseColMatRef, SymbolicSparseColMatRef};
-use faer::{Conj, MatMut, Par, Side, Spec};
+use faer::linalg::cholesky::ldlt::factor::LdltParams;
+use faer::sparse::linalg::cholesky::CholeskySymbolicParams;
+use faer::sparse::linalg::SupernodalThreshold;
+use faer::Spec;
 
+use super::block_elimination as belim;
+use super::ordered::Ordered;
 use super::projection::BlockKind;
 use super::soc_expansion::{self as socx, Expanded};
 use super::system::{assemble_v_columns, DerivSymbolic};
@@ -54,12 +61,23 @@ use crate::problem::ProblemPattern;
 pub struct SymSymbolic {
     col_ptr: Vec<usize>,
     row_idx: Vec<usize>,
-    factor: SymbolicCholesky<usize>,
+    /// Symbolic LDL^T (in its AMD order) of the factored matrix: E, or F (E with
+    /// its densely coupled expanded blocks eliminated, `reduction`).
+    factor: Ordered,
+    /// Expected pivot signs of E.
     signs: Vec<i8>,
+    reduction: Option<belim::Reduction>,
     /// Expanded SOC blocks (their extra columns follow K's n + m columns).
     expanded: Vec<Expanded>,
     /// Dimension of E (n + m + 4 per expanded block).
     dim_e: usize,
+    /// K's first n + m columns with both triangles, row by row: column and E entry
+    /// of every entry (a gather-only product in `apply`).
+    full_ptr: Vec<usize>,
+    full_col: Vec<usize>,
+    full_src: Vec<usize>,
+    /// Buffers of finished elements, for the next ones.
+    pool: std::sync::Mutex<Vec<Buffers>>,
 }
 
 impl SymSymbolic {
@@ -68,6 +86,12 @@ impl SymSymbolic {
     /// block the x rows of its own A row and the diagonal), then four extra columns
     /// per expanded block.
     pub fn new(sym: &DerivSymbolic, pattern: &ProblemPattern) -> Option<Self> {
+        Self::build(sym, pattern, true)
+    }
+
+    /// `new`, with the dense elimination of densely coupled expanded blocks
+    /// (`block_elimination.rs`) switched off by `eliminate = false` (tests).
+    fn build(sym: &DerivSymbolic, pattern: &ProblemPattern, eliminate: bool) -> Option<Self> {
         let n = sym.n;
         let dim = sym.dim();
         let mut col_ptr = vec![0usize];
@@ -109,10 +133,6 @@ impl SymSymbolic {
             socx::extra_columns(e, &sym.blocks[e.block], n, &mut col_ptr, &mut row_idx);
             dim_e += 4;
         }
-        let symbolic = SymbolicSparseColMatRef::new_checked(dim_e, dim_e, &col_ptr, None, &row_idx);
-        let factor =
-            factorize_symbolic_cholesky(symbolic, Side::Upper, SymmetricOrdering::Amd, CholeskySymbolicParams::default())
-                .ok()?;
         let mut signs = vec![1i8; dim_e];
         signs[n..dim].fill(-1);
         for e in &expanded {
@@ -120,9 +140,83 @@ impl SymSymbolic {
                 signs[e.first_col + k] = if *p > 0.0 { 1 } else { -1 };
             }
         }
-        Some(SymSymbolic { col_ptr, row_idx, factor, signs, expanded, dim_e })
+        // densely coupled expanded blocks: their v variables are eliminated by one
+        // dense product (`block_elimination.rs`) and F, the rest, is factored
+        let elim: Vec<(usize, usize, Vec<usize>)> = expanded
+            .iter()
+            .filter_map(|e| {
+                let b = &sym.blocks[e.block];
+                let nnz = pattern.a.indptr[b.start + b.dim] - pattern.a.indptr[b.start];
+                let dense = nnz as f64 >= belim::DENSE_COUPLING * (b.dim * e.xrows.len()) as f64;
+                let r = e.xrows.iter().copied().chain(e.first_col..e.first_col + 4).collect();
+                (eliminate && dense).then_some((n + b.start, b.dim, r))
+            })
+            .collect();
+        let reduction = if elim.is_empty() { None } else { Some(belim::Reduction::new(&col_ptr, &row_idx, &signs, elim)?) };
+        let (fsigns, fcp, fri) = match &reduction {
+            Some(red) => (red.e_of_f.iter().map(|&c| signs[c]).collect(), &red.col_ptr, &red.row_idx),
+            None => (signs.clone(), &col_ptr, &row_idx),
+        };
+        let params = CholeskySymbolicParams {
+            supernodal_flop_ratio_threshold: SupernodalThreshold(SUPERNODAL_THRESHOLD),
+            ..Default::default()
+        };
+        let factor = Ordered::new(fcp, fri, &fsigns, params)?;
+        tracing::debug!(
+            dim_e,
+            dim_f = factor.dim(),
+            nnz_e = row_idx.len(),
+            nnz_f = fri.len(),
+            nnz_l = factor.factor_len(),
+            supernodal = factor.supernodal(),
+            "derivative: symbolic LDLT of K"
+        );
+        // K's first n + m columns with both triangles, by row (for `apply`)
+        let mut full_ptr = vec![0usize; dim + 1];
+        for c in 0..dim {
+            for &r in &row_idx[col_ptr[c]..col_ptr[c + 1]] {
+                full_ptr[r + 1] += 1;
+                if r != c {
+                    full_ptr[c + 1] += 1;
+                }
+            }
+        }
+        for i in 0..dim {
+            full_ptr[i + 1] += full_ptr[i];
+        }
+        let mut next = full_ptr.clone();
+        let (mut full_col, mut full_src) = (vec![0usize; full_ptr[dim]], vec![0usize; full_ptr[dim]]);
+        for c in 0..dim {
+            for t in col_ptr[c]..col_ptr[c + 1] {
+                let r = row_idx[t];
+                (full_col[next[r]], full_src[next[r]]) = (c, t);
+                next[r] += 1;
+                if r != c {
+                    (full_col[next[c]], full_src[next[c]]) = (r, t);
+                    next[c] += 1;
+                }
+            }
+        }
+        Some(SymSymbolic { col_ptr, row_idx, factor, signs, reduction, expanded, dim_e, full_ptr, full_col, full_src, pool: Default::default() })
     }
 }
+
+/// Large per-element buffers, handed back to their pattern's pool when the element
+/// is done: fresh allocations of this size cost a page fault per 4 KiB on every call
+/// (glibc returns the freed top of the heap to the system), ~200 faults per
+/// socp_20x60 backward pass, as long as its arithmetic on this machine.
+#[derive(Default)]
+struct Buffers {
+    values: Vec<f64>,
+    full_values: Vec<f64>,
+    l_values: Vec<f64>,
+    reg: Vec<f64>,
+    permuted: Vec<f64>,
+    mem: Option<MemBuffer>,
+}
+
+/// Buffers kept per pattern (at most one per concurrent element is ever in use).
+const POOL_MAX: usize = 64;
 
 /// Numeric K of one element, its factor, and the null-space projector of D.
 pub struct SymSystem<'s> {
@@ -130,7 +224,12 @@ pub struct SymSystem<'s> {
     ss: &'s SymSymbolic,
     /// Unregularized values of K (upper triangle).
     values: Vec<f64>,
+    /// The same values in `ss.full_*` order (both triangles of K's first n + m columns).
+    full_values: Vec<f64>,
     l_values: Vec<f64>,
+    /// Regularized values of the factored matrix and their permuted copy (`factor`).
+    reg: Vec<f64>,
+    permuted: Vec<f64>,
     /// Dense blocks of N (projector onto null(D)), same layout as D.
     pub null_proj: Vec<f64>,
     mem: MemBuffer,
@@ -138,6 +237,28 @@ pub struct SymSystem<'s> {
     knorm: f64,
     /// Whether `l_values` holds a usable factor (else only LSQR is available).
     factored: bool,
+    /// The eliminated blocks' numeric part when E is factored through F.
+    reduced: Option<belim::Reduced>,
+    /// Variables whose row and column of K are exactly zero (see `solve`).
+    decoupled: Vec<usize>,
+}
+
+impl Drop for SymSystem<'_> {
+    fn drop(&mut self) {
+        let bufs = Buffers {
+            values: std::mem::take(&mut self.values),
+            full_values: std::mem::take(&mut self.full_values),
+            l_values: std::mem::take(&mut self.l_values),
+            reg: std::mem::take(&mut self.reg),
+            permuted: std::mem::take(&mut self.permuted),
+            mem: Some(std::mem::replace(&mut self.mem, MemBuffer::new(StackReq::EMPTY))),
+        };
+        if let Ok(mut pool) = self.ss.pool.lock() {
+            if pool.len() < POOL_MAX {
+                pool.push(bufs);
+            }
+        }
+    }
 }
 
 /// How a derivative solve was done, per element (counted by `take_path_counts`).
@@ -163,6 +284,26 @@ pub fn count_path(path: Path) {
 pub fn take_path_counts() -> [usize; 3] {
     std::array::from_fn(|i| PATH_COUNTS[i].swap(0, std::sync::atomic::Ordering::Relaxed))
 }
+
+/// A refined solution: the iterate with the smallest residual, that residual and
+/// its norm, and its refinement correction when one was computed.
+struct Refined {
+    x: Vec<f64>,
+    rn: f64,
+    res: Vec<f64>,
+    correction: Option<Vec<f64>>,
+}
+
+/// faer's supernodal-vs-simplicial threshold (scale of its flops per factor entry
+/// test, 1 = its default of 40).  0.8: socp_20x60 of the backward benchmark (ratio
+/// ~37, a dense 122-variable coupling) factors in a quarter of the simplicial
+/// instructions and 0.6x its time, while the sparser factors of socp_n100 (~25),
+/// exp_n60 (~14) and the LPs stay simplicial, where supernodes were slower.
+const SUPERNODAL_THRESHOLD: f64 = 0.8;
+/// Dynamic regularization of the factor: pivots of magnitude <= DYN_EPS (or of the
+/// wrong sign) become +-DYN_DELTA.
+const DYN_EPS: f64 = 1e-8;
+const DYN_DELTA: f64 = 1e-7;
 
 /// Refinement passes on one rhs (each costs one triangular solve pair and one K x).
 const MAX_REFINE: usize = 20;
@@ -287,7 +428,10 @@ impl<'s> SymSystem<'s> {
             let r = b.offset..b.offset + b.dim * b.dim;
             block_functions(&b.kind, b.dim, &d[r.clone()], &mut null_proj[r.clone()], &mut quad[r])?;
         }
-        let mut values = vec![0.0; ss.row_idx.len()];
+        let mut bufs = ss.pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or_default();
+        let mut values = std::mem::take(&mut bufs.values);
+        values.clear();
+        values.resize(ss.row_idx.len(), 0.0);
         for j in 0..n {
             let mut pos = ss.col_ptr[j];
             for k in pattern.p.indptr[j]..pattern.p.indptr[j + 1] {
@@ -301,9 +445,9 @@ impl<'s> SymSystem<'s> {
             }
         }
         // v columns: (A'D)[:, c] on the x rows, (D(D - I) - N)[r, c] for r <= c
-        assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, socx::expands, |b, c, where_row, values| {
+        assemble_v_columns(sym, pattern, a, d, (&ss.col_ptr, &ss.row_idx), &mut values, socx::expands, |b, c, base, values| {
             for r in 0..=c {
-                values[where_row[n + b.start + r]] = quad[b.offset + r * b.dim + c];
+                values[base + r] = quad[b.offset + r * b.dim + c];
             }
         });
         for e in &ss.expanded {
@@ -312,36 +456,62 @@ impl<'s> SymSystem<'s> {
                 return None;
             }
         }
+        let mut full_values = std::mem::take(&mut bufs.full_values);
+        full_values.clear();
+        full_values.extend(ss.full_src.iter().map(|&t| values[t]));
+        // exactly zero rows/columns of K: a variable nothing constrains (an epigraph
+        // variable whose constraints are all inactive, D = 0 on them), a null vector
+        // of K known up front.  Only x variables (a v variable has its pivot or its row
+        // of A): candidates from their rows of K's first n + m columns (early exit),
+        // then the extra columns of expanded blocks
+        let row_zero = |j: usize| full_values[ss.full_ptr[j]..ss.full_ptr[j + 1]].iter().all(|&v| v == 0.0);
+        let mut decoupled: Vec<usize> = (0..n).filter(|&j| row_zero(j)).collect();
+        if !decoupled.is_empty() && ss.dim_e > sym.dim() {
+            let mut coupled = vec![false; n];
+            for t in ss.col_ptr[sym.dim()]..ss.row_idx.len() {
+                if ss.row_idx[t] < n && values[t] != 0.0 {
+                    coupled[ss.row_idx[t]] = true;
+                }
+            }
+            decoupled.retain(|&j| !coupled[j]);
+        }
         let params: Spec<LdltParams, f64> = Default::default();
-        let req = StackReq::any_of(&[
-            ss.factor.factorize_numeric_ldlt_scratch::<f64>(Par::Seq, params),
-            ss.factor.solve_in_place_scratch::<f64>(1, Par::Seq),
-        ]);
+        let req = ss.factor.factor_scratch(params);
         let knorm = {
             // off-diagonal entries stand for two entries of K; with expanded SOC blocks
             // the Frobenius norm of E without its +-1 pivots (the same scale: the h
             // columns carry the blocks' low-rank part)
             let mut acc = 0.0;
             for c in 0..ss.dim_e {
-                for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
-                    let r = ss.row_idx[t];
-                    if r == c && c >= sym.dim() {
-                        continue;
-                    }
-                    acc += if r == c { 1.0 } else { 2.0 } * values[t] * values[t];
+                // the diagonal is the last entry of every column
+                let diag = ss.col_ptr[c + 1] - 1;
+                acc += 2.0 * values[ss.col_ptr[c]..diag].iter().map(|v| v * v).sum::<f64>();
+                if c < sym.dim() {
+                    acc += values[diag] * values[diag];
                 }
             }
             acc.sqrt()
         };
+        let mut l_values = std::mem::take(&mut bufs.l_values);
+        l_values.resize(ss.factor.factor_len(), 0.0);
+        let mem = match bufs.mem.take() {
+            Some(mem) => mem,
+            None => MemBuffer::try_new(req).ok()?,
+        };
         let mut this = SymSystem {
             sym,
             ss,
-            l_values: vec![0.0; ss.factor.len_val()],
+            l_values,
+            full_values,
             values,
+            reg: std::mem::take(&mut bufs.reg),
+            permuted: std::mem::take(&mut bufs.permuted),
             null_proj,
-            mem: MemBuffer::try_new(req).ok()?,
+            mem,
             knorm,
             factored: false,
+            reduced: None,
+            decoupled,
         };
         // factor K + static regularization (+eps on x, -eps on v); on a pivot breakdown
         // retry with 100x more (refinement against the unregularized K restores accuracy)
@@ -360,62 +530,67 @@ impl<'s> SymSystem<'s> {
 
     fn factor(&mut self, eps: f64, params: Spec<LdltParams, f64>) -> bool {
         let (ss, dim) = (self.ss, self.ss.dim_e);
-        let mut reg = self.values.clone();
+        let reg = &mut self.reg;
+        reg.clear();
+        reg.extend_from_slice(&self.values);
         for c in 0..dim {
             // the diagonal is the last entry of every column; +eps on x (and +1
             // pivots), -eps on v (and -1 pivots)
             reg[ss.col_ptr[c + 1] - 1] += f64::from(ss.signs[c]) * eps;
         }
-        let mat = SparseColMatRef::new(SymbolicSparseColMatRef::new_checked(dim, dim, &ss.col_ptr, None, &ss.row_idx), &reg);
-        let dynamic = LdltRegularization {
-            dynamic_regularization_signs: Some(&ss.signs),
-            dynamic_regularization_delta: 1e-7,
-            // pivots below 1e-8 are near-zero eigen-directions of K (P singular, D
-            // eigenvalue 1), not information: replacing them by +-delta keeps the
-            // factor bounded (1e-13 let tiny pivots blow the solve up to inf, sending
-            // SOCPs to the LU path), and refinement below restores the accuracy
-            dynamic_regularization_epsilon: 1e-8,
-        };
-        let ok = ss
-            .factor
-            .factorize_numeric_ldlt(&mut self.l_values, mat, Side::Upper, dynamic, Par::Seq, MemStack::new(&mut self.mem), params)
-            .is_ok();
+        // a decoupled variable is its own unit pivot (its solution component is zero)
+        for &j in &self.decoupled {
+            reg[ss.col_ptr[j + 1] - 1] = f64::from(ss.signs[j]);
+        }
+        let mut f = Vec::new();
+        if let Some(red) = &ss.reduction {
+            f.resize(red.row_idx.len(), 0.0);
+            self.reduced = Some(red.reduce(reg, DYN_EPS, DYN_DELTA, &mut f));
+        }
+        let factored_values = if ss.reduction.is_some() { &f } else { &self.reg };
+        // pivots below DYN_EPS = 1e-8 are near-zero eigen-directions of K (P
+        // singular, D eigenvalue 1), not information: replacing them by +-delta
+        // keeps the factor bounded (1e-13 let tiny pivots blow the solve up to inf,
+        // sending SOCPs to the LU path), and refinement below restores the accuracy
+        let ok = ss.factor.factorize(
+            factored_values,
+            DYN_EPS,
+            DYN_DELTA,
+            &mut self.l_values,
+            &mut self.permuted,
+            MemStack::new(&mut self.mem),
+            params,
+        );
         ok && self.l_values.iter().all(|v| v.is_finite())
     }
 
     /// y = K x (unregularized); for expanded SOC blocks K = S - H J^{-1} H', the
     /// Schur complement of E (see `soc_expansion.rs`).
     fn apply(&self, x: &[f64], y: &mut [f64]) {
-        y.iter_mut().for_each(|v| *v = 0.0);
         let ss = self.ss;
-        for c in 0..self.sym.dim() {
-            for t in ss.col_ptr[c]..ss.col_ptr[c + 1] {
-                let r = ss.row_idx[t];
-                let v = self.values[t];
-                y[r] += v * x[c];
-                if r != c {
-                    y[c] += v * x[r];
-                }
-            }
+        let (vals, rows) = (&self.values[..], &ss.row_idx[..]);
+        for (i, yi) in y.iter_mut().enumerate().take(self.sym.dim()) {
+            let range = ss.full_ptr[i]..ss.full_ptr[i + 1];
+            *yi = self.full_values[range.clone()].iter().zip(&ss.full_col[range]).map(|(v, &c)| v * x[c]).sum();
         }
         for c in self.sym.dim()..ss.dim_e {
             let (lo, diag) = (ss.col_ptr[c], ss.col_ptr[c + 1] - 1);
-            let ht_x: f64 = (lo..diag).map(|t| self.values[t] * x[ss.row_idx[t]]).sum();
-            let yk = -ht_x / self.values[diag];
+            let ht_x: f64 = (lo..diag).map(|t| vals[t] * x[rows[t]]).sum();
+            let yk = -ht_x / vals[diag];
             for t in lo..diag {
-                y[ss.row_idx[t]] += self.values[t] * yk;
+                y[rows[t]] += vals[t] * yk;
             }
         }
     }
 
     /// Iterative refinement of K x = rhs from the regularized factor; returns the
-    /// solution with the smallest residual and that residual's norm.
-    fn refine(&mut self, rhs: &[f64]) -> Option<(Vec<f64>, f64)> {
+    /// iterate with the smallest residual.
+    fn refine(&mut self, rhs: &[f64]) -> Option<Refined> {
         self.refine_off(rhs, &[])
     }
 
     /// `refine` with the iterates kept orthogonal to the orthonormal `nulls`.
-    fn refine_off(&mut self, rhs: &[f64], nulls: &[Vec<f64>]) -> Option<(Vec<f64>, f64)> {
+    fn refine_off(&mut self, rhs: &[f64], nulls: &[Vec<f64>]) -> Option<Refined> {
         let dim = rhs.len();
         let knorm = self.knorm;
         let rhs_norm = norm(rhs);
@@ -424,8 +599,8 @@ impl<'s> SymSystem<'s> {
         project_off(nulls, &mut x);
         let mut kx = vec![0.0; dim];
         let mut res = vec![0.0; dim];
-        let mut best = (f64::INFINITY, x.clone());
-        for _ in 0..MAX_REFINE {
+        let mut best: Option<Refined> = None;
+        for _it in 0..MAX_REFINE {
             self.apply(&x, &mut kx);
             res.iter_mut().zip(rhs.iter().zip(&kx)).for_each(|(r, (b, k))| *r = b - k);
             let rn = norm(&res);
@@ -433,18 +608,25 @@ impl<'s> SymSystem<'s> {
                 tracing::debug!("derivative: symmetric LDLT solve gave a non-finite residual");
                 return None;
             }
-            let improved_enough = rn <= 0.9 * best.0;
-            if rn < best.0 {
-                best = (rn, x.clone());
+            let best_rn = best.as_ref().map_or(f64::INFINITY, |b| b.rn);
+            let improved_enough = rn <= 0.9 * best_rn;
+            let is_best = rn < best_rn;
+            if is_best {
+                best = Some(Refined { x: x.clone(), rn, res: res.clone(), correction: None });
             }
             if rn <= 1e-14 * (knorm * norm(&x) + rhs_norm) || !improved_enough {
+                tracing::trace!(iterations = _it, rn, "derivative: refinement done");
                 break;
             }
             self.solve_factored(&mut res);
             project_off(nulls, &mut res);
+            if is_best {
+                // the forward-error estimate of this iterate (`accurate_off`)
+                best.as_mut().expect("best set above").correction = Some(res.clone());
+            }
             x.iter_mut().zip(&res).for_each(|(a, b)| *a += b);
         }
-        Some((best.1, best.0))
+        best
     }
 
     /// Least squares on a numerically singular K whose near-null vectors the
@@ -485,35 +667,41 @@ impl<'s> SymSystem<'s> {
             nulls.push(nv);
             b = rhs.to_vec();
             project_off(&nulls, &mut b);
-            let (xr, rn) = self.refine_off(&b, &nulls)?;
-            if self.accurate_off(&xr, &b, rn, &nulls) {
+            let refined = self.refine_off(&b, &nulls)?;
+            if self.accurate_off(&refined, &b, &nulls) {
                 tracing::debug!(null_vectors = nulls.len(), inconsistent = norm(&b.iter().zip(rhs).map(|(p, r)| p - r).collect::<Vec<_>>()) / norm(rhs), "derivative: symmetric LDLT least-squares solve (null vectors deflated)");
-                return Some(xr);
+                return Some(refined.x);
             }
-            x = xr;
+            x = refined.x;
         }
         None
     }
 
-    /// Accept x for K x = rhs when its backward error is at rounding level and the
-    /// forward-error estimate |G (rhs - K x)| / |x| (the next refinement correction,
-    /// G the regularized inverse) is small: an ill-conditioned K can leave a tiny
-    /// residual on a solution that is still percents off.
-    fn accurate(&mut self, x: &[f64], rhs: &[f64], rn: f64) -> bool {
-        self.accurate_off(x, rhs, rn, &[])
+    /// Accept a refined x for K x = rhs when its backward error is at rounding level
+    /// and the forward-error estimate |G (rhs - K x)| / |x| (the next refinement
+    /// correction, G the regularized inverse; kept by `refine_off` when it was
+    /// computed) is small: an ill-conditioned K can leave a tiny residual on a
+    /// solution that is still percents off.
+    fn accurate(&mut self, refined: &Refined, rhs: &[f64]) -> bool {
+        self.accurate_off(refined, rhs, &[])
     }
 
     /// `accurate` with the correction taken orthogonal to the orthonormal `nulls`.
-    fn accurate_off(&mut self, x: &[f64], rhs: &[f64], rn: f64, nulls: &[Vec<f64>]) -> bool {
-        if rn > ACCEPT * (self.knorm * norm(x) + norm(rhs)) {
+    fn accurate_off(&mut self, refined: &Refined, rhs: &[f64], nulls: &[Vec<f64>]) -> bool {
+        let x = &refined.x;
+        if refined.rn > ACCEPT * (self.knorm * norm(x) + norm(rhs)) {
             return false;
         }
-        let mut e = vec![0.0; x.len()];
-        self.apply(x, &mut e);
-        e.iter_mut().zip(rhs).for_each(|(ei, bi)| *ei = bi - *ei);
-        self.solve_factored(&mut e);
-        project_off(nulls, &mut e);
-        let forward = norm(&e) / norm(x).max(f64::MIN_POSITIVE);
+        let forward_num = match &refined.correction {
+            Some(e) => norm(e),
+            None => {
+                let mut e = refined.res.clone();
+                self.solve_factored(&mut e);
+                project_off(nulls, &mut e);
+                norm(&e)
+            }
+        };
+        let forward = forward_num / norm(x).max(f64::MIN_POSITIVE);
         if forward > FORWARD_TOL {
             tracing::debug!(forward, "derivative: LDLT solution rejected by its forward-error estimate");
             return false;
@@ -523,6 +711,11 @@ impl<'s> SymSystem<'s> {
 
     /// The generalized solution `K^+ rhs` (see the module notes) and how it was found.
     ///
+    /// 0. Variables whose row and column of K are exactly zero (`decoupled`) are
+    ///    null vectors known up front: their rhs components are dropped (counted as
+    ///    least squares when nonzero) and the rest is solved as below, without the
+    ///    stalled refinement that would otherwise expose them (CVXPY's epigraph
+    ///    variables of inactive cones, `socp_20x60` and the MPC of the benchmark).
     /// 1. LDL^T with refinement; accepted when the residual is at rounding level.
     /// 2. Refinement stalled on a residual r with K r ~ 0: rhs has a component in
     ///    null(K) (= range(K)^perp, K symmetric), i.e. no exact solution exists.  The
@@ -535,32 +728,46 @@ impl<'s> SymSystem<'s> {
     /// 4. Otherwise (or when forced): K^+ rhs from a dense eigen-decomposition of K
     ///    (dimension <= DENSE_MAX), else LSQR on K from 0, whose limit is K^+ rhs.
     pub fn solve(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
+        // e_j of a decoupled variable j is in null(K) = range(K)^perp: K^+ drops the
+        // rhs component along it and gives it a zero solution component (the factor
+        // holds a unit pivot there, so refinement keeps it zero)
+        let mut rhs = Cow::Borrowed(rhs);
+        // the forced fallback sees the rhs as given: an independent check of this step
+        let projected = !force_lsqr && self.decoupled.iter().any(|&j| rhs[j] != 0.0);
+        if projected {
+            let r = rhs.to_mut();
+            self.decoupled.iter().for_each(|&j| r[j] = 0.0);
+        }
+        let (x, path) = self.solve_projected(&rhs, force_lsqr);
+        (x, if projected && path == Path::Ldlt { Path::LdltProjected } else { path })
+    }
+
+    /// `solve` on a rhs with no component along the decoupled variables.
+    fn solve_projected(&mut self, rhs: &[f64], force_lsqr: bool) -> (Vec<f64>, Path) {
         let dim = rhs.len();
         if norm(rhs) == 0.0 {
             return (vec![0.0; dim], Path::Ldlt);
         }
         if self.factored && !force_lsqr {
-            if let Some((x, rn)) = self.refine(rhs) {
-                if self.accurate(&x, rhs, rn) {
-                    tracing::debug!(relative_residual = rn / (self.knorm * norm(&x) + norm(rhs)), "derivative: symmetric LDLT solve");
+            if let Some(refined) = self.refine(rhs) {
+                if self.accurate(&refined, rhs) {
+                    let x = refined.x;
+                    tracing::debug!(relative_residual = refined.rn / (self.knorm * norm(&x) + norm(rhs)), "derivative: symmetric LDLT solve");
                     return (x, Path::Ldlt);
                 }
-                let mut r = vec![0.0; dim];
-                self.apply(&x, &mut r);
-                r.iter_mut().zip(rhs).for_each(|(ri, bi)| *ri = bi - *ri);
+                let Refined { x, rn, res: r, .. } = refined;
                 let mut kr = vec![0.0; dim];
                 self.apply(&r, &mut kr);
-                let rn = norm(&r);
                 if norm(&kr) <= NULL_RESIDUAL * self.knorm * rn {
                     let b2: Vec<f64> = rhs.iter().zip(&r).map(|(b, ri)| b - ri).collect();
-                    if let Some((x2, rn2)) = self.refine(&b2) {
-                        if self.accurate(&x2, &b2, rn2) {
+                    if let Some(refined2) = self.refine(&b2) {
+                        if self.accurate(&refined2, &b2) {
                             tracing::debug!(
                                 inconsistent = rn / norm(rhs),
-                                relative_residual = rn2 / (self.knorm * norm(&x2) + norm(&b2)),
+                                relative_residual = refined2.rn / (self.knorm * norm(&refined2.x) + norm(&b2)),
                                 "derivative: symmetric LDLT least-squares solve (rhs projected off null(K))"
                             );
-                            return (x2, Path::LdltProjected);
+                            return (refined2.x, Path::LdltProjected);
                         }
                     }
                 }
@@ -683,17 +890,19 @@ impl<'s> SymSystem<'s> {
     /// x <- G x, G the regularized inverse of K: the leading block of E^{-1}
     /// (solve E [x; y] = [x; 0]).
     fn solve_factored(&mut self, x: &mut [f64]) {
-        let ldlt = LdltRef::new(&self.ss.factor, &self.l_values);
+        let (factor, l_values, mem) = (&self.ss.factor, &self.l_values, &mut self.mem);
+        let mut solve_f = |y: &mut [f64]| factor.solve(l_values, y, MemStack::new(mem));
         let len = x.len();
         if self.ss.dim_e == len {
-            let rhs = MatMut::from_column_major_slice_mut(x, len, 1);
-            ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+            solve_f(x);
             return;
         }
         let mut full = vec![0.0; self.ss.dim_e];
         full[..len].copy_from_slice(x);
-        let rhs = MatMut::from_column_major_slice_mut(&mut full, self.ss.dim_e, 1);
-        ldlt.solve_in_place_with_conj(Conj::No, rhs, Par::Seq, MemStack::new(&mut self.mem));
+        match (&self.ss.reduction, &self.reduced) {
+            (Some(red), Some(values)) => red.solve(values, &mut full, solve_f),
+            _ => solve_f(&mut full),
+        }
         x.copy_from_slice(&full[..len]);
     }
 }
@@ -782,6 +991,102 @@ mod tests {
             let r: Vec<f64> = (0..dim).map(|i| rhs[i] - (0..dim).map(|c| k[(i, c)] * x[c]).sum::<f64>()).collect();
             let kr: Vec<f64> = (0..dim).map(|i| (0..dim).map(|c| k[(i, c)] * r[c]).sum::<f64>()).collect();
             assert!(norm(&kr) <= 1e-9 * kn * (kn * norm(&x) + norm(&rhs)), "t0 {t0}: |K r| {}, path {path:?}", norm(&kr));
+        }
+    }
+
+    /// With and without the dense elimination of a densely coupled expanded SOC
+    /// block (`block_elimination.rs`; its algebra is tested there) the solutions
+    /// K^+ rhs agree, K nonsingular or not, at boundary, interior and polar-side
+    /// points (there the block's pivots are zero and dynamically regularized).  The
+    /// regularized factors themselves differ: at a boundary point the block's
+    /// extra variables get a zero pivot when eliminated before x, in either order.
+    #[test]
+    fn dense_elimination_matches_sparse_factor() {
+        use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+        let (n, dsoc, nn) = (6usize, 211usize, 3usize);
+        let m = nn + dsoc;
+        let p_pat = CsrPattern::new("P", n, n, (0..=n as i64).collect(), (0..n as i64).collect()).unwrap();
+        // nonnegative rows on one variable each, a dense SOC block (its first row
+        // on variable 0 only, like an epigraph variable)
+        let mut indptr = vec![0i64];
+        let mut indices = Vec::new();
+        for i in 0..nn {
+            indices.push(i as i64);
+            indptr.push(indices.len() as i64);
+        }
+        indices.push(0);
+        indptr.push(indices.len() as i64);
+        for _ in 1..dsoc {
+            indices.extend(1..n as i64);
+            indptr.push(indices.len() as i64);
+        }
+        let nnz = indices.len();
+        let a_pat = CsrPattern::new("A", m, n, indptr, indices).unwrap();
+        let cones = ConeSpec { nonneg: nn, soc: vec![dsoc], ..Default::default() };
+        let pattern = ProblemPattern::new(p_pat, a_pat, cones).unwrap();
+        let sym = DerivSymbolic::new(&pattern).unwrap();
+        let with = sym.ldlt.as_ref().unwrap();
+        let without = SymSymbolic::build(&sym, &pattern, false).unwrap();
+        assert!(with.reduction.is_some() && without.reduction.is_none());
+        let av: Vec<f64> = (0..nnz).map(|k| (k * 53 % 97) as f64 / 40.0 - 1.2).collect();
+        let dim = n + m;
+        // P > 0 and inactive nonnegative rows: K nonsingular; P with zeros and an
+        // active row: K singular
+        for (pv, nonneg) in [
+            (vec![0.5, 1.0, 0.5, 0.7, 2.0, 1.5], [0.7, 0.4, 1.1]),
+            (vec![0.0, 1.0, 0.5, 0.0, 2.0, 1.5], [0.7, -0.4, 1.1]),
+        ] {
+            for t0 in [0.3f64, 2.0, -2.0] {
+                let mut v0: Vec<f64> = (0..m).map(|i| (i * 17 % 31) as f64 / 9.0 - 1.5).collect();
+                v0[..nn].copy_from_slice(&nonneg);
+                let nx = v0[nn + 1..].iter().map(|a| a * a).sum::<f64>().sqrt();
+                v0[nn] = t0 * nx;
+                let mut d = vec![0.0; sym.d_len];
+                for b in &sym.blocks {
+                    let out = &mut d[b.offset..b.offset + b.dim * b.dim];
+                    let v = &v0[b.start..b.start + b.dim];
+                    crate::derivatives::projection::primal_jacobian(b.kind.clone(), v, v, out);
+                    out.iter_mut().for_each(|o| *o = -*o);
+                    (0..b.dim).for_each(|i| out[i * b.dim + i] += 1.0);
+                }
+                let mut k1 = SymSystem::new(&sym, with, &pattern, &pv, &av, &d, 1e-10).unwrap();
+                let mut k2 = SymSystem::new(&sym, &without, &pattern, &pv, &av, &d, 1e-10).unwrap();
+                assert!(k1.factored && k2.factored, "t0 {t0}");
+                let rhs: Vec<f64> = (0..dim).map(|i| ((i * 7 % 13) as f64) - 6.0).collect();
+                let diff = |a: &[f64], b: &[f64]| norm(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>());
+                let ((x1, p1), (x2, p2)) = (k1.solve(&rhs, false), k2.solve(&rhs, false));
+                let dx = diff(&x1, &x2);
+                assert!(dx <= 1e-8 * norm(&x2), "P {pv:?} t0 {t0}: K^+ rhs differ by {dx} (|x| {}), paths {p1:?} {p2:?}", norm(&x2));
+            }
+        }
+    }
+
+    /// A variable with an exactly zero row and column of K (P_jj = 0, its only
+    /// constraints inactive: D = 0) is decoupled up front: the solve equals the dense
+    /// pseudo-inverse K^+ rhs and is reported as least squares when the rhs has a
+    /// component along it.
+    #[test]
+    fn decoupled_variable_is_least_squares() {
+        use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+        let n = 3usize;
+        let p_pat = CsrPattern::new("P", n, n, vec![0, 1, 2, 3], vec![0, 1, 2]).unwrap();
+        // rows: x0 + x2, x1, x2 (nonnegative)
+        let a_pat = CsrPattern::new("A", 3, n, vec![0, 2, 3, 4], vec![0, 2, 1, 2]).unwrap();
+        let pattern = ProblemPattern::new(p_pat, a_pat, ConeSpec { nonneg: 3, ..Default::default() }).unwrap();
+        let sym = DerivSymbolic::new(&pattern).unwrap();
+        let ss = sym.ldlt.as_ref().unwrap();
+        let (pv, av) = (vec![1.0, 2.0, 0.0], vec![1.0, 0.5, -1.5, 2.0]);
+        // v0 = s - z: rows 0 and 2 inactive (D = 0), row 1 active (D = 1)
+        let d = vec![0.0, 1.0, 0.0];
+        let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
+        assert_eq!(ks.decoupled, vec![2]);
+        for rhs in [vec![1.0, -2.0, 3.0, 0.5, 1.5, -1.0], vec![1.0, -2.0, 0.0, 0.5, 1.5, -1.0]] {
+            let (x, path) = ks.solve(&rhs, false);
+            let expected = ks.dense_pinv_solve(&rhs).unwrap();
+            let err = norm(&x.iter().zip(&expected).map(|(a, b)| a - b).collect::<Vec<_>>());
+            assert!(err <= 1e-12 * norm(&expected), "rhs {rhs:?}: {x:?} vs {expected:?}");
+            let want = if rhs[2] != 0.0 { Path::LdltProjected } else { Path::Ldlt };
+            assert_eq!(path, want, "rhs {rhs:?}");
         }
     }
 

@@ -22,9 +22,11 @@
 //! - dP follows P's full symmetric storage: the two entries of a symmetric pair get
 //!   equal gradients (half of the total each); a P tangent is symmetrized the same way.
 
+mod block_elimination;
 mod dense;
 mod genpow_projection;
 pub mod ldlt;
+mod ordered;
 pub mod projection;
 mod soc_expansion;
 pub mod system;

@@ -141,8 +141,10 @@ impl DerivSymbolic {
     }
 }
 
-/// Blocks at least this large get (A_b' D_b) by a dense product.
-const DENSE_BLOCK: usize = 16;
+/// Blocks at least this large get (A_b' D_b) by a dense product.  4: the 6-dim SOC
+/// blocks of socp_20x60 (dense rows of A) cost a third of its assembly through the
+/// scattered loop; 3-dim exp/power blocks stay on it.
+const DENSE_BLOCK: usize = 4;
 
 /// x rows of block b's v columns (those of its first column, `col`) and the dense
 /// `(A_b' D_b)` restricted to them (rows: x rows, columns: the block's columns).
@@ -172,11 +174,11 @@ fn block_ad(
 }
 
 /// Fill the v columns (one per row of A, block by block, starting at column n) of
-/// M or of its symmetric form, whose CSC pattern is `(col_ptr, row_idx)`: the x rows
-/// of column c of block b get (A'D)[:, c], then `block_rows(b, c, where_row, values)`
-/// writes the block's own rows, with `where_row[row]` the position of `row` in the
-/// current column.  Blocks for which `skip` holds are left alone (their columns are
-/// written by the caller).
+/// the symmetric form, whose CSC pattern `(col_ptr, row_idx)` holds in column c of
+/// block b the block's x rows (sorted, the same for every column) and then its own
+/// rows 0..=c: the x rows get (A'D)[:, c], then `block_rows(b, c, base, values)`
+/// writes the block's rows, row r at `values[base + r]`.  Blocks for which `skip`
+/// holds are left alone (their columns are written by the caller).
 #[allow(clippy::too_many_arguments)]
 pub fn assemble_v_columns(
     sym: &DerivSymbolic,
@@ -186,41 +188,52 @@ pub fn assemble_v_columns(
     (col_ptr, row_idx): (&[usize], &[usize]),
     values: &mut [f64],
     skip: impl Fn(&Block) -> bool,
-    mut block_rows: impl FnMut(&Block, usize, &[usize], &mut [f64]),
+    mut block_rows: impl FnMut(&Block, usize, usize, &mut [f64]),
 ) {
-    let mut where_row = vec![usize::MAX; sym.dim()];
+    // position of an x row among the current block's x rows
+    let mut pos = vec![usize::MAX; sym.n];
     let mut col = sym.n;
     for b in &sym.blocks {
         if skip(b) {
             col += b.dim;
             continue;
         }
+        // (the block's first column: its x rows and its own diagonal)
+        let nx = col_ptr[col + 1] - col_ptr[col] - 1;
+        debug_assert!((0..b.dim).all(|c| row_idx[col_ptr[col + c]..col_ptr[col + c] + nx] == row_idx[col_ptr[col]..col_ptr[col] + nx]
+            && row_idx[col_ptr[col + c] + nx] == sym.n + b.start));
         // large blocks (SOC): (A_b' D_b) as one dense product, O(gemm) instead of a
-        // scattered O(dim * nnz(A_b)) loop that cost as much as the factorization
-        let dense_ad = (b.dim >= DENSE_BLOCK).then(|| block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col));
+        // scattered O(dim * nnz(A_b)) loop that cost as much as the factorization,
+        // when A_b is dense enough that the product beats the loop (a gemm does ~8x
+        // the flops per second): 61 x 61 of a 61-dim SOC block on an identity-like
+        // A_b (socp_20x60) cost 60x the loop's flops
+        let nnz_b = pattern.a.indptr[b.start + b.dim] - pattern.a.indptr[b.start];
+        if b.dim >= DENSE_BLOCK && 8 * nnz_b >= b.dim * nx {
+            let (_, ad) = block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col);
+            for c in 0..b.dim {
+                let base = col_ptr[col + c];
+                values[base..base + nx].iter_mut().zip(ad.col_as_slice(c)).for_each(|(v, x)| *v += x);
+                block_rows(b, c, base + nx, values);
+            }
+            col += b.dim;
+            continue;
+        }
+        let xrows = &row_idx[col_ptr[col]..col_ptr[col] + nx];
+        xrows.iter().enumerate().for_each(|(j, &r)| pos[r] = j);
         for c in 0..b.dim {
-            for t in col_ptr[col]..col_ptr[col + 1] {
-                where_row[row_idx[t]] = t;
-            }
-            if let Some((xrows, ad)) = &dense_ad {
-                for (j, &r) in xrows.iter().enumerate() {
-                    values[where_row[r]] += ad[(j, c)];
-                }
-                block_rows(b, c, &where_row, values);
-                col += 1;
-                continue;
-            }
+            let base = col_ptr[col + c];
             for i in 0..b.dim {
                 let dic = d[b.offset + i * b.dim + c];
                 if dic != 0.0 {
                     let r = b.start + i;
                     for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
-                        values[where_row[pattern.a.indices[k]]] += a[k] * dic;
+                        values[base + pos[pattern.a.indices[k]]] += a[k] * dic;
                     }
                 }
             }
-            block_rows(b, c, &where_row, values);
-            col += 1;
+            block_rows(b, c, base + nx, values);
         }
+        xrows.iter().for_each(|&r| pos[r] = usize::MAX);
+        col += b.dim;
     }
 }

@@ -532,6 +532,42 @@ def test_huge_soc_block_fd_and_paths_agree(monkeypatch):
     assert checked >= 8 and compared >= 16, (checked, compared)
 
 
+def _sqrt_lasso_like(m=230, n=6, seed=0):
+    """CVXPY sqrt-lasso: one SOC block of dimension m + 1 > 200 whose rows of A are
+    dense, so the derivative eliminates its v variables by one dense product
+    (src/derivatives/block_elimination.rs)."""
+    cp = pytest.importorskip("cvxpy")
+    from problems import from_cvxpy
+    rng = np.random.default_rng([78, seed])
+    Ad = rng.normal(size=(m, n))
+    bd = Ad @ (rng.normal(size=n) * (rng.random(n) < 0.5)) + 0.3 * rng.normal(size=m)
+    x = cp.Variable(n)
+    prob = cp.Problem(cp.Minimize(cp.norm(Ad @ x - bd, 2) + 0.1 * cp.norm1(x)))
+    return from_cvxpy(prob, "sqrt_lasso_like", "sqrt_lasso")
+
+
+def test_dense_huge_soc_block_fd_and_paths_agree(monkeypatch):
+    """A dense SOC block of dimension > 200 (block elimination in the derivative's
+    factor): VJP/JVP match finite differences and the forced fallback."""
+    rng = np.random.default_rng(2027)
+    checked = 0
+    for seed in range(3):
+        prob = _sqrt_lasso_like(seed=seed)
+        assert max(prob["cones"]["soc"]) > 200
+        errors = check_problem(prob, rng)
+        if errors is not None:
+            assert max(errors.values()) <= FD_RTOL, (seed, errors)
+            checked += 1
+        solver = make_solver(prob)
+        solver.solve()
+        assert solver.info.status.name == "Solved"
+        c, t = _grads_and_tangents(solver, prob, rng)
+        default, forced = _both_paths(solver, c, t, monkeypatch)
+        assert np.all(np.isfinite(default))
+        assert rel_err(forced, default) < 1e-6, (seed, rel_err(forced, default))
+    assert checked >= 2, checked
+
+
 def _mpc_like(nx=3, nu=2, T=8, seed=0):
     """CVXPY MPC with `cp.abs(U) <= 1`: the epigraph variables t (|u| <= t <= 1) have
     no curvature, so they are not unique wherever |u| < 1 (singular derivative system)."""

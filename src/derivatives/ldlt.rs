@@ -911,6 +911,19 @@ impl<'s> SymSystem<'s> {
 mod tests {
     use super::*;
 
+    /// The blocks of D = I - J(v0) (J the Jacobian of the projection onto the cone).
+    fn d_blocks(sym: &DerivSymbolic, v0: &[f64]) -> Vec<f64> {
+        let mut d = vec![0.0; sym.d_len];
+        for b in &sym.blocks {
+            let out = &mut d[b.offset..b.offset + b.dim * b.dim];
+            let v = &v0[b.start..b.start + b.dim];
+            crate::derivatives::projection::primal_jacobian(b.kind.clone(), v, v, out);
+            out.iter_mut().for_each(|o| *o = -*o);
+            (0..b.dim).for_each(|i| out[i * b.dim + i] += 1.0);
+        }
+        d
+    }
+
     /// A 203-dim SOC block (expanded, `soc_expansion.rs`) next to a nonnegative row:
     /// K applied through the Schur complement of E equals the dense K of the module
     /// notes, and `solve` gives its least-squares solution, at boundary, interior
@@ -944,14 +957,7 @@ mod tests {
             v0[0] = 0.7;
             let nx = v0[2..].iter().map(|a| a * a).sum::<f64>().sqrt();
             v0[1] = t0 * nx;
-            let mut d = vec![0.0; sym.d_len];
-            for b in &sym.blocks {
-                let out = &mut d[b.offset..b.offset + b.dim * b.dim];
-                let v = &v0[b.start..b.start + b.dim];
-                crate::derivatives::projection::primal_jacobian(b.kind.clone(), v, v, out);
-                out.iter_mut().for_each(|o| *o = -*o);
-                (0..b.dim).for_each(|i| out[i * b.dim + i] += 1.0);
-            }
+            let d = d_blocks(&sym, &v0);
             let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
             // dense K = [P, A'D; DA, D(D - I) - N]
             let mut k = faer::Mat::<f64>::zeros(dim, dim);
@@ -1041,14 +1047,7 @@ mod tests {
                 v0[..nn].copy_from_slice(&nonneg);
                 let nx = v0[nn + 1..].iter().map(|a| a * a).sum::<f64>().sqrt();
                 v0[nn] = t0 * nx;
-                let mut d = vec![0.0; sym.d_len];
-                for b in &sym.blocks {
-                    let out = &mut d[b.offset..b.offset + b.dim * b.dim];
-                    let v = &v0[b.start..b.start + b.dim];
-                    crate::derivatives::projection::primal_jacobian(b.kind.clone(), v, v, out);
-                    out.iter_mut().for_each(|o| *o = -*o);
-                    (0..b.dim).for_each(|i| out[i * b.dim + i] += 1.0);
-                }
+                let d = d_blocks(&sym, &v0);
                 let mut k1 = SymSystem::new(&sym, with, &pattern, &pv, &av, &d, 1e-10).unwrap();
                 let mut k2 = SymSystem::new(&sym, &without, &pattern, &pv, &av, &d, 1e-10).unwrap();
                 assert!(k1.factored && k2.factored, "t0 {t0}");

@@ -310,15 +310,22 @@ class ValueMap:
 _NATIVE = None
 
 
-def _native_module():
-    """The Rust extension, imported once (an import statement per call costs more
-    than the native call it serves)."""
+def load_native():
+    """Import the compiled Rust extension once (an import statement per call costs
+    more than the native call it serves), with a helpful error if it is missing."""
     global _NATIVE
-    if _NATIVE is None:
+    if _NATIVE is not None:
+        return _NATIVE
+    try:
         from . import _native  # type: ignore[attr-defined]
-
-        _NATIVE = _native
-    return _NATIVE
+    except ImportError as e:
+        raise ImportError(
+            f"The compiled extension moreau_jax._native could not be imported ({e}). "
+            f"Build and install it with `bash scripts/setup.sh` (or, inside the virtual "
+            f"environment, `maturin develop --release`)."
+        ) from e
+    _NATIVE = _native
+    return _native
 
 
 def _stored_entries(name: str, M: Any, shape: Tuple[int, int]):
@@ -373,7 +380,7 @@ def _stored_entries(name: str, M: Any, shape: Tuple[int, int]):
 def _canonical(name: str, M: Any, shape: Tuple[int, int], symmetric: bool):
     """(indptr, indices, data, ValueMap) of M, built natively (src/canonical.rs)."""
     fmt, first, second, data = _stored_entries(name, M, shape)
-    ip, ix, v, dest, src, w, identity = _native_module().canonical_csr(
+    ip, ix, v, dest, src, w, identity = load_native().canonical_csr(
         name, fmt, shape[0], shape[1], first, second, data, symmetric
     )
     return ip, ix, v, ValueMap.from_terms(len(ix), len(data), dest, src, w, identity)

@@ -29,6 +29,7 @@ from ._problem import (
     check_cones_match,
     csr_with_map,
     lift_direct_cones,
+    load_native,
     settings_to_native,
     sort_csr_pattern,
     symmetric_csr_with_map,
@@ -60,24 +61,6 @@ _DEFAULT_NO_RETRY = frozenset(
 )
 
 
-_NATIVE = None
-
-
-def load_native():
-    """Import the compiled Rust extension, with a helpful error if it is missing."""
-    global _NATIVE
-    if _NATIVE is not None:  # an import statement per solver costs microseconds
-        return _NATIVE
-    try:
-        from . import _native  # type: ignore[attr-defined]
-    except ImportError as e:
-        raise ImportError(
-            f"The compiled extension moreau_jax._native could not be imported ({e}). "
-            f"Build and install it with `bash scripts/setup.sh` (or, inside the virtual "
-            f"environment, `maturin develop --release`)."
-        ) from e
-    _NATIVE = _native
-    return _native
 
 
 class _NativeHolder:
@@ -237,17 +220,8 @@ def _native_jvp(holder, st, n: int, m: int, maps, dP_values, dA_values, dq, db, 
     return out
 
 
-_STATUS_OF_CODE = {int(s): s for s in SolverStatus}
-
-
 def _statuses(res: Dict[str, Any]) -> List[SolverStatus]:
-    # a dict lookup per code (calling the enum costs microseconds); to_status
-    # raises for an unknown one
-    out = []
-    for c in np.asarray(res["status"]).reshape(-1).tolist():
-        s = _STATUS_OF_CODE.get(c)
-        out.append(to_status(c) if s is None else s)
-    return out
+    return [to_status(c) for c in np.asarray(res["status"]).reshape(-1).tolist()]
 
 
 class Solver:

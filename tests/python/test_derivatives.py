@@ -504,6 +504,27 @@ def test_paths_agree(family, monkeypatch):
     assert 2 * compared <= counts["lsqr"] <= 2.4 * compared, counts
 
 
+_COMPARED = ("Solved", "AlmostSolved")
+
+
+def _fd_and_paths_agree(prob, rng, monkeypatch, seed):
+    """VJP/JVP of `prob` against finite differences (where the FD steps agree) and,
+    on a solved instance, the default path against the forced fallback.  Returns
+    (whether the FD check ran, the solve status name)."""
+    errors = check_problem(prob, rng)
+    if errors is not None:
+        assert max(errors.values()) <= FD_RTOL, (seed, errors)
+    solver = make_solver(prob)
+    solver.solve()
+    status = solver.info.status.name
+    if status in _COMPARED:
+        c, t = _grads_and_tangents(solver, prob, rng)
+        default, forced = _both_paths(solver, c, t, monkeypatch)
+        assert np.all(np.isfinite(default))
+        assert rel_err(forced, default) < 1e-6, (seed, rel_err(forced, default))
+    return errors is not None, status
+
+
 def test_huge_soc_block_fd_and_paths_agree(monkeypatch):
     """An SOC block of dimension >= 200 enters the derivative system in sparse
     expanded form (soc_expansion.rs): its VJP/JVP match finite differences and the
@@ -514,19 +535,9 @@ def test_huge_soc_block_fd_and_paths_agree(monkeypatch):
     for seed in range(24):
         prob = random_feasible("socp_huge", seed, n=int(np.random.default_rng(seed).integers(4, 13)))
         assert max(prob["cones"]["soc"]) >= 200
-        errors = check_problem(prob, rng)
-        if errors is not None:
-            assert max(errors.values()) <= FD_RTOL, (seed, errors)
-            checked += 1
-        solver = make_solver(prob)
-        solver.solve()
-        if solver.info.status.name not in ("Solved", "AlmostSolved"):
-            continue
-        c, t = _grads_and_tangents(solver, prob, rng)
-        default, forced = _both_paths(solver, c, t, monkeypatch)
-        assert np.all(np.isfinite(default))
-        assert rel_err(forced, default) < 1e-6, (seed, rel_err(forced, default))
-        compared += 1
+        fd_checked, status = _fd_and_paths_agree(prob, rng, monkeypatch, seed)
+        checked += fd_checked
+        compared += status in _COMPARED
     print(f"socp_huge: {checked} FD-checked, {compared} path-compared")
     # about half of the seeds have a strongly curved solution map (FD steps disagree)
     assert checked >= 8 and compared >= 16, (checked, compared)
@@ -554,17 +565,9 @@ def test_dense_huge_soc_block_fd_and_paths_agree(monkeypatch):
     for seed in range(3):
         prob = _sqrt_lasso_like(seed=seed)
         assert max(prob["cones"]["soc"]) > 200
-        errors = check_problem(prob, rng)
-        if errors is not None:
-            assert max(errors.values()) <= FD_RTOL, (seed, errors)
-            checked += 1
-        solver = make_solver(prob)
-        solver.solve()
-        assert solver.info.status.name == "Solved"
-        c, t = _grads_and_tangents(solver, prob, rng)
-        default, forced = _both_paths(solver, c, t, monkeypatch)
-        assert np.all(np.isfinite(default))
-        assert rel_err(forced, default) < 1e-6, (seed, rel_err(forced, default))
+        fd_checked, status = _fd_and_paths_agree(prob, rng, monkeypatch, seed)
+        assert status == "Solved", (seed, status)
+        checked += fd_checked
     assert checked >= 2, checked
 
 

@@ -286,12 +286,14 @@ pub fn take_path_counts() -> [usize; 3] {
 }
 
 /// A refined solution: the iterate with the smallest residual, that residual and
-/// its norm, and its refinement correction when one was computed.
+/// its norm, its refinement correction when one was computed, and the norm of the
+/// refinement step that produced it (None for the first iterate).
 struct Refined {
     x: Vec<f64>,
     rn: f64,
     res: Vec<f64>,
     correction: Option<Vec<f64>>,
+    last_step: Option<f64>,
 }
 
 /// faer's supernodal-vs-simplicial threshold (scale of its flops per factor entry
@@ -327,6 +329,36 @@ const PINV_CUTOFF: f64 = 1e-13;
 const FORWARD_TOL: f64 = 1e-4;
 /// A stalled residual r with |K r| <= NULL_RESIDUAL |K| |r| lies in null(K).
 const NULL_RESIDUAL: f64 = 1e-8;
+
+/// sum_k vals[k] x[cols[k]], in four independent partial sums: a single running sum
+/// is one add latency per entry, which made `apply` (~13k entries per row block of
+/// socp_20x60's K) latency-bound.
+fn gather_dot(vals: &[f64], cols: &[usize], x: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (v4, c4) = (vals.chunks_exact(4), cols.chunks_exact(4));
+    let (vr, cr) = (v4.remainder(), c4.remainder());
+    for (v, c) in v4.zip(c4) {
+        for k in 0..4 {
+            acc[k] += v[k] * x[c[k]];
+        }
+    }
+    let tail: f64 = vr.iter().zip(cr).map(|(v, &c)| v * x[c]).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Whether every value is finite, by four independent partial sums of `v * 0`
+/// (0 for a finite v, NaN otherwise): no early exit, so no branch per entry.
+fn all_finite(vals: &[f64]) -> bool {
+    let mut acc = [0.0f64; 4];
+    let v4 = vals.chunks_exact(4);
+    let tail: f64 = v4.remainder().iter().map(|v| v * 0.0).sum();
+    for v in v4 {
+        for k in 0..4 {
+            acc[k] += v[k] * 0.0;
+        }
+    }
+    (acc[0] + acc[1] + acc[2] + acc[3] + tail) == 0.0
+}
 
 fn norm(v: &[f64]) -> f64 {
     v.iter().map(|a| a * a).sum::<f64>().sqrt()
@@ -561,7 +593,7 @@ impl<'s> SymSystem<'s> {
             MemStack::new(&mut self.mem),
             params,
         );
-        ok && self.l_values.iter().all(|v| v.is_finite())
+        ok && all_finite(&self.l_values)
     }
 
     /// y = K x (unregularized); for expanded SOC blocks K = S - H J^{-1} H', the
@@ -571,7 +603,7 @@ impl<'s> SymSystem<'s> {
         let (vals, rows) = (&self.values[..], &ss.row_idx[..]);
         for (i, yi) in y.iter_mut().enumerate().take(self.sym.dim()) {
             let range = ss.full_ptr[i]..ss.full_ptr[i + 1];
-            *yi = self.full_values[range.clone()].iter().zip(&ss.full_col[range]).map(|(v, &c)| v * x[c]).sum();
+            *yi = gather_dot(&self.full_values[range.clone()], &ss.full_col[range], x);
         }
         for c in self.sym.dim()..ss.dim_e {
             let (lo, diag) = (ss.col_ptr[c], ss.col_ptr[c + 1] - 1);
@@ -600,6 +632,7 @@ impl<'s> SymSystem<'s> {
         let mut kx = vec![0.0; dim];
         let mut res = vec![0.0; dim];
         let mut best: Option<Refined> = None;
+        let mut last_step = None;
         for _it in 0..MAX_REFINE {
             self.apply(&x, &mut kx);
             res.iter_mut().zip(rhs.iter().zip(&kx)).for_each(|(r, (b, k))| *r = b - k);
@@ -612,7 +645,7 @@ impl<'s> SymSystem<'s> {
             let improved_enough = rn <= 0.9 * best_rn;
             let is_best = rn < best_rn;
             if is_best {
-                best = Some(Refined { x: x.clone(), rn, res: res.clone(), correction: None });
+                best = Some(Refined { x: x.clone(), rn, res: res.clone(), correction: None, last_step });
             }
             if rn <= 1e-14 * (knorm * norm(&x) + rhs_norm) || !improved_enough {
                 tracing::trace!(iterations = _it, rn, "derivative: refinement done");
@@ -624,6 +657,7 @@ impl<'s> SymSystem<'s> {
                 // the forward-error estimate of this iterate (`accurate_off`)
                 best.as_mut().expect("best set above").correction = Some(res.clone());
             }
+            last_step = Some(norm(&res));
             x.iter_mut().zip(&res).for_each(|(a, b)| *a += b);
         }
         best
@@ -681,7 +715,12 @@ impl<'s> SymSystem<'s> {
     /// and the forward-error estimate |G (rhs - K x)| / |x| (the next refinement
     /// correction, G the regularized inverse; kept by `refine_off` when it was
     /// computed) is small: an ill-conditioned K can leave a tiny residual on a
-    /// solution that is still percents off.
+    /// solution that is still percents off.  When refinement stopped on the iterate
+    /// right after a step e = G r_prev (no correction computed), |e| stands in for
+    /// that estimate if it passes the test already: G r = (I - G K) e, and a
+    /// refinement whose residual just dropped to rounding level contracts, so |e|
+    /// bounds |G r| (saves the third solve of the usual one-step refinement); a
+    /// larger |e| falls back to computing G r.
     fn accurate(&mut self, refined: &Refined, rhs: &[f64]) -> bool {
         self.accurate_off(refined, rhs, &[])
     }
@@ -692,9 +731,10 @@ impl<'s> SymSystem<'s> {
         if refined.rn > ACCEPT * (self.knorm * norm(x) + norm(rhs)) {
             return false;
         }
-        let forward_num = match &refined.correction {
-            Some(e) => norm(e),
-            None => {
+        let forward_num = match (&refined.correction, refined.last_step) {
+            (Some(e), _) => norm(e),
+            (None, Some(step)) if step <= FORWARD_TOL * norm(x) => step,
+            (None, _) => {
                 let mut e = refined.res.clone();
                 self.solve_factored(&mut e);
                 project_off(nulls, &mut e);
@@ -1086,6 +1126,119 @@ mod tests {
             assert!(err <= 1e-12 * norm(&expected), "rhs {rhs:?}: {x:?} vs {expected:?}");
             let want = if rhs[2] != 0.0 { Path::LdltProjected } else { Path::Ldlt };
             assert_eq!(path, want, "rhs {rhs:?}");
+        }
+    }
+
+    /// The assembled K equals the dense [P, A'D; DA, D(D - I) - N] of the module
+    /// notes, entry by entry through `apply`, on a pattern that takes every branch of
+    /// `assemble_v_columns`: a 6-dim SOC block on dense rows of A (dense product), a
+    /// 10-dim SOC block on identity-like rows (scattered loop), an exp block and
+    /// nonnegative rows (1x1 and 3x3 blocks, one of them inactive), P with an
+    /// off-diagonal pair; and `solve` gives K^+ rhs (the dense pseudo-inverse).
+    #[test]
+    fn assembled_k_matches_dense() {
+        use crate::problem::{ConeSpec, CsrPattern, ProblemPattern};
+        let n = 9usize;
+        // P: diagonal plus the symmetric pair (0, 1), (1, 0)
+        let (mut p_ptr, mut p_idx) = (vec![0i64], Vec::new());
+        for j in 0..n {
+            match j {
+                0 => p_idx.extend([0, 1]),
+                1 => p_idx.extend([0, 1]),
+                _ => p_idx.push(j as i64),
+            }
+            p_ptr.push(p_idx.len() as i64);
+        }
+        let pv: Vec<f64> = (0..p_idx.len()).map(|t| if t == 1 || t == 2 { 0.3 } else { 1.0 + 0.1 * t as f64 }).collect();
+        // rows: 2 nonneg (sparse), SOC 6 (dense rows), SOC 10 (row 0 empty, then
+        // e_j), exp 3 (two entries per row)
+        let cones = ConeSpec { nonneg: 2, soc: vec![6, 10], exp: 1, ..Default::default() };
+        let m = 2 + 6 + 10 + 3;
+        let mut rows: Vec<Vec<i64>> = vec![vec![0, 2], vec![3, 8]];
+        rows.extend((0..6).map(|_| (0..n as i64).collect()));
+        rows.push(vec![]);
+        rows.extend((0..9).map(|j| vec![j]));
+        rows.extend((0..3).map(|i| vec![i, i + 4]));
+        let (mut a_ptr, mut a_idx) = (vec![0i64], Vec::new());
+        for r in &rows {
+            a_idx.extend(r);
+            a_ptr.push(a_idx.len() as i64);
+        }
+        let av: Vec<f64> = (0..a_idx.len()).map(|t| ((t * 37 % 101) as f64 / 50.0 - 1.0) + if t % 5 == 0 { 1.5 } else { 0.0 }).collect();
+        let p_pat = CsrPattern::new("P", n, n, p_ptr, p_idx).unwrap();
+        let a_pat = CsrPattern::new("A", m, n, a_ptr, a_idx).unwrap();
+        let pattern = ProblemPattern::new(p_pat, a_pat, cones).unwrap();
+        let sym = DerivSymbolic::new(&pattern).unwrap();
+        let ss = sym.ldlt.as_ref().unwrap();
+        assert!(ss.expanded.is_empty());
+        // v0 = s - z: nonneg rows active / inactive, SOC blocks off both cones
+        // (boundary projection, dense D), a generic exp point
+        let mut v0: Vec<f64> = (0..m).map(|i| (i * 13 % 29) as f64 / 7.0 - 2.0).collect();
+        (v0[0], v0[1]) = (-0.7, 0.4);
+        for (start, dim) in [(2usize, 6usize), (8, 10)] {
+            let nx = v0[start + 1..start + dim].iter().map(|a| a * a).sum::<f64>().sqrt();
+            v0[start] = 0.2 * nx;
+        }
+        let d = d_blocks(&sym, &v0);
+        let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
+        let dim = n + m;
+        let mut k = faer::Mat::<f64>::zeros(dim, dim);
+        for (i, j, t) in pattern.p.entries() {
+            k[(i, j)] = pv[t];
+        }
+        let mut a_dense = faer::Mat::<f64>::zeros(m, n);
+        for (i, j, t) in pattern.a.entries() {
+            a_dense[(i, j)] += av[t];
+        }
+        for b in &sym.blocks {
+            let blk = &d[b.offset..b.offset + b.dim * b.dim];
+            let (mut nul, mut quad) = (vec![0.0; b.dim * b.dim], vec![0.0; b.dim * b.dim]);
+            block_functions(&b.kind, b.dim, blk, &mut nul, &mut quad).unwrap();
+            for c in 0..b.dim {
+                for r in 0..b.dim {
+                    k[(n + b.start + r, n + b.start + c)] = quad[r * b.dim + c];
+                }
+                for j in 0..n {
+                    let adj = (0..b.dim).map(|r| a_dense[(b.start + r, j)] * blk[r * b.dim + c]).sum::<f64>();
+                    k[(j, n + b.start + c)] = adj;
+                    k[(n + b.start + c, j)] = adj;
+                }
+            }
+        }
+        let kn = k.norm_l2();
+        let (mut e, mut col) = (vec![0.0; dim], vec![0.0; dim]);
+        for c in 0..dim {
+            e[c] = 1.0;
+            ks.apply(&e, &mut col);
+            e[c] = 0.0;
+            for r in 0..dim {
+                assert!((col[r] - k[(r, c)]).abs() <= 1e-13 * kn, "K[{r}, {c}] {} vs {}", col[r], k[(r, c)]);
+            }
+        }
+        let rhs: Vec<f64> = (0..dim).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
+        let (x, _) = ks.solve(&rhs, false);
+        let expected = ks.dense_pinv_solve(&rhs).unwrap();
+        let err = norm(&x.iter().zip(&expected).map(|(a, b)| a - b).collect::<Vec<_>>());
+        assert!(err <= 1e-9 * norm(&expected), "|x - K^+ rhs| {err} of {}", norm(&expected));
+    }
+
+    /// `gather_dot` and `all_finite` on every remainder length of their 4-way split.
+    #[test]
+    fn gather_dot_and_all_finite() {
+        let x: Vec<f64> = (0..20).map(|i| (i as f64 * 0.7).cos()).collect();
+        for len in 0..13 {
+            let cols: Vec<usize> = (0..len).map(|k| (k * 7 + 3) % 20).collect();
+            let vals: Vec<f64> = (0..len).map(|k| 1.0 + k as f64 * 0.25).collect();
+            let want: f64 = vals.iter().zip(&cols).map(|(v, &c)| v * x[c]).sum();
+            assert!((gather_dot(&vals, &cols, &x) - want).abs() <= 1e-14 * (1.0 + want.abs()), "len {len}");
+            assert!(all_finite(&vals), "len {len}");
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                for at in 0..len {
+                    let mut v = vals.clone();
+                    v[at] = bad;
+                    assert!(!all_finite(&v), "len {len}, {bad} at {at}");
+                }
+            }
         }
     }
 

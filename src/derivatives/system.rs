@@ -146,31 +146,19 @@ impl DerivSymbolic {
 /// scattered loop; 3-dim exp/power blocks stay on it.
 const DENSE_BLOCK: usize = 4;
 
-/// x rows of block b's v columns (those of its first column, `col`) and the dense
-/// `(A_b' D_b)` restricted to them (rows: x rows, columns: the block's columns).
-fn block_ad(
-    sym: &DerivSymbolic,
-    pattern: &ProblemPattern,
-    a: &[f64],
-    d: &[f64],
-    b: &Block,
-    (col_ptr, row_idx): (&[usize], &[usize]),
-    col: usize,
-) -> (Vec<usize>, faer::Mat<f64>) {
-    let xrows: Vec<usize> = row_idx[col_ptr[col]..col_ptr[col + 1]].iter().copied().filter(|&r| r < sym.n).collect();
-    let mut pos = vec![usize::MAX; sym.n];
-    xrows.iter().enumerate().for_each(|(j, &r)| pos[r] = j);
-    let mut ab = faer::Mat::<f64>::zeros(b.dim, xrows.len());
+/// Column c of `(A_b' D_b)` on the block's x rows, added to `out`:
+/// `out += sum_i D_b[i, c] A_b[i, :]`, with `ab` the block's rows of A gathered
+/// densely (row-major `dim x nx`).  Contiguous axpys: the compiler vectorizes them,
+/// unlike a scattered loop (and a general gemm costs 5x more on these 6 x 61 blocks
+/// than the arithmetic itself).
+fn add_ad_column(b: &Block, d: &[f64], ab: &[f64], c: usize, out: &mut [f64]) {
+    let nx = out.len();
     for i in 0..b.dim {
-        let r = b.start + i;
-        for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
-            ab[(i, pos[pattern.a.indices[k]])] += a[k];
+        let dic = d[b.offset + i * b.dim + c];
+        if dic != 0.0 {
+            out.iter_mut().zip(&ab[i * nx..(i + 1) * nx]).for_each(|(v, a)| *v += dic * a);
         }
     }
-    let db = faer::Mat::<f64>::from_fn(b.dim, b.dim, |i, c| d[b.offset + i * b.dim + c]);
-    let mut ad = faer::Mat::<f64>::zeros(xrows.len(), b.dim);
-    faer::linalg::matmul::matmul(ad.as_mut(), faer::Accum::Replace, ab.transpose(), db.as_ref(), 1.0, faer::Par::Seq);
-    (xrows, ad)
 }
 
 /// Fill the v columns (one per row of A, block by block, starting at column n) of
@@ -192,6 +180,8 @@ pub fn assemble_v_columns(
 ) {
     // position of an x row among the current block's x rows
     let mut pos = vec![usize::MAX; sym.n];
+    // a dense block's rows of A (row-major, its x rows as columns)
+    let mut ab: Vec<f64> = Vec::new();
     let mut col = sym.n;
     for b in &sym.blocks {
         if skip(b) {
@@ -202,36 +192,51 @@ pub fn assemble_v_columns(
         let nx = col_ptr[col + 1] - col_ptr[col] - 1;
         debug_assert!((0..b.dim).all(|c| row_idx[col_ptr[col + c]..col_ptr[col + c] + nx] == row_idx[col_ptr[col]..col_ptr[col] + nx]
             && row_idx[col_ptr[col + c] + nx] == sym.n + b.start));
-        // large blocks (SOC): (A_b' D_b) as one dense product, O(gemm) instead of a
-        // scattered O(dim * nnz(A_b)) loop that cost as much as the factorization,
-        // when A_b is dense enough that the product beats the loop (a gemm does ~8x
-        // the flops per second): 61 x 61 of a 61-dim SOC block on an identity-like
-        // A_b (socp_20x60) cost 60x the loop's flops
+        // large blocks (SOC): (A_b' D_b) as a dense product (`add_ad_column`), O(dim^2
+        // nx) contiguous flops instead of a scattered O(dim * nnz(A_b)) loop that cost
+        // as much as the factorization, when A_b is dense enough that the product
+        // beats the loop (contiguous flops run ~8x faster): 61 x 61 of a 61-dim SOC
+        // block on an identity-like A_b (socp_20x60) cost 60x the loop's flops
         let nnz_b = pattern.a.indptr[b.start + b.dim] - pattern.a.indptr[b.start];
+        let xrows = &row_idx[col_ptr[col]..col_ptr[col] + nx];
+        xrows.iter().enumerate().for_each(|(j, &r)| pos[r] = j);
         if b.dim >= DENSE_BLOCK && 8 * nnz_b >= b.dim * nx {
-            let (_, ad) = block_ad(sym, pattern, a, d, b, (col_ptr, row_idx), col);
+            ab.clear();
+            ab.resize(b.dim * nx, 0.0);
+            for i in 0..b.dim {
+                let r = b.start + i;
+                for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
+                    ab[i * nx + pos[pattern.a.indices[k]]] += a[k];
+                }
+            }
             for c in 0..b.dim {
                 let base = col_ptr[col + c];
-                values[base..base + nx].iter_mut().zip(ad.col_as_slice(c)).for_each(|(v, x)| *v += x);
+                add_ad_column(b, d, &ab, c, &mut values[base..base + nx]);
                 block_rows(b, c, base + nx, values);
             }
+            xrows.iter().for_each(|&r| pos[r] = usize::MAX);
             col += b.dim;
             continue;
         }
-        let xrows = &row_idx[col_ptr[col]..col_ptr[col] + nx];
-        xrows.iter().enumerate().for_each(|(j, &r)| pos[r] = j);
-        for c in 0..b.dim {
-            let base = col_ptr[col + c];
-            for i in 0..b.dim {
-                let dic = d[b.offset + i * b.dim + c];
-                if dic != 0.0 {
-                    let r = b.start + i;
-                    for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
-                        values[base + pos[pattern.a.indices[k]]] += a[k] * dic;
-                    }
+        // entry (r, j) of A_b adds A[r, j] D_b[i, :] to x row j of the block's columns:
+        // row i of D_b read contiguously (the sums over i run in the same order as a
+        // column-by-column loop)
+        let cols = &col_ptr[col..col + b.dim];
+        for i in 0..b.dim {
+            let drow = &d[b.offset + i * b.dim..b.offset + (i + 1) * b.dim];
+            if drow.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let r = b.start + i;
+            for k in pattern.a.indptr[r]..pattern.a.indptr[r + 1] {
+                let (p, av) = (pos[pattern.a.indices[k]], a[k]);
+                for (&base, &dic) in cols.iter().zip(drow) {
+                    values[base + p] += av * dic;
                 }
             }
-            block_rows(b, c, base + nx, values);
+        }
+        for c in 0..b.dim {
+            block_rows(b, c, col_ptr[col + c] + nx, values);
         }
         xrows.iter().for_each(|&r| pos[r] = usize::MAX);
         col += b.dim;

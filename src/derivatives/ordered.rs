@@ -99,11 +99,8 @@ impl Ordered {
         stack: &mut MemStack,
         params: Spec<LdltParams, f64>,
     ) -> bool {
-        // `pos` is a bijection onto 0..len: every entry is written below, no zeroing
-        if permuted.len() != vals.len() {
-            permuted.clear();
-            permuted.resize(vals.len(), 0.0);
-        }
+        permuted.clear();
+        permuted.resize(vals.len(), 0.0);
         self.pos.iter().zip(vals).for_each(|(&p, &v)| permuted[p] = v);
         let dim = self.dim();
         // SAFETY: the pattern passed `new_checked` in `new` and is never modified

@@ -943,7 +943,10 @@ def settings_to_native(settings: Settings) -> Dict[str, Any]:
 
 def _settings_to_native(settings: Settings) -> Dict[str, Any]:
     ipm = settings.ipm_settings
+    active_set = settings.active_set_settings
     out: Dict[str, Any] = {
+        "solver": str(settings.solver),
+        "active_set_iter_limit": 10000 if active_set is None else int(active_set.iter_limit),
         "max_iter": int(settings.max_iter),
         "time_limit": float(settings.time_limit),
         "verbose": bool(settings.verbose),

@@ -34,6 +34,7 @@ __all__ = [
     "DirectConeSpec",
     "Cones",
     "IPMSettings",
+    "ActiveSetSettings",
     "Settings",
     "WarmStart",
     "BatchedWarmStart",
@@ -45,11 +46,29 @@ __all__ = [
 
 
 class SolverType(str, Enum):
-    """Solver algorithm. moreau-jax implements the interior-point method only;
-    ``"auto"`` resolves to it."""
+    """Solver algorithm (Moreau's values).
+
+    - ``AUTO`` (default): the active-set method for small QPs (zero and nonnegative
+      cones only, every diagonal entry of P stored, n <= 100, m <= 400), the
+      interior-point method otherwise.
+    - ``IPM``: the interior-point method; every cone.
+    - ``ACTIVE_SET``: the dual active-set method (Goldfarb-Idnani) for QPs with zero
+      and nonnegative cones only; ValueError at construction for other cones.
+
+    The active-set method needs P positive definite; an element it cannot finish
+    (P singular, infeasible, iteration limit) or whose solution fails the
+    interior-point method's optimality test is solved by the interior-point
+    method, so statuses, infeasibility certificates and accuracy are those of
+    ``IPM``.  Derivatives are the same kernels for both (implicit differentiation
+    at the returned solution).  The active-set method stops after
+    min(``max_iter``, ``ActiveSetSettings.iter_limit``) iterations (then the
+    interior-point method takes over, under the same ``max_iter``); it starts cold
+    (warm starts are used by the interior-point method).
+    """
 
     AUTO = "auto"
     IPM = "ipm"
+    ACTIVE_SET = "active_set"
 
     def __str__(self) -> str:
         return self.value
@@ -511,11 +530,51 @@ class IPMSettings(Model):
 
 
 def _check_solver(name: str, v: Any) -> SolverType:
-    if isinstance(v, str) and not isinstance(v, SolverType) and v.lower() == "active_set":
+    return SolverType(check_choice(("auto", "ipm", "active_set"))(name, v))
+
+
+def _check_diff_method(name: str, v: Any) -> str:
+    v = check_choice(("exact", "smoothed"))(name, v)
+    if v == "smoothed":
         raise ValueError(
-            f"{name}='active_set' is not implemented in moreau-jax; use 'ipm' (or 'auto')."
+            f"{name}='smoothed' is not implemented in moreau-jax; use 'exact' (the derivative at the "
+            "returned solution), or solver='ipm'."
         )
-    return SolverType(check_choice(("auto", "ipm"))(name, v))
+    return v
+
+
+class ActiveSetSettings(Model):
+    """Active-set method settings (names and defaults of Moreau's ActiveSetSettings).
+
+    ``iter_limit`` (10000) caps the method's iterations (an element that reaches it
+    is solved by the interior-point method).  ``diff_method`` is 'exact' (the
+    derivative at the returned solution; 'smoothed' raises ValueError).  Accepted
+    for compatibility and without effect here: ``primal_tol``, ``dual_tol``,
+    ``zero_tol``, ``pivot_tol``, ``progress_tol``, ``fval_bound``, ``cycle_tol``,
+    ``diff_smoothing_mu``: the method's solution is accepted only when it passes the
+    interior-point method's optimality test at ``ipm_settings``' tolerances.
+    """
+
+    _fields = {
+        "primal_tol": Field(1e-6, check=_pos),
+        "dual_tol": Field(1e-12, check=_pos),
+        "zero_tol": Field(1e-11, check=_pos),
+        "pivot_tol": Field(1e-6, check=_pos),
+        "progress_tol": Field(1e-14, check=_pos),
+        "fval_bound": Field(1e30, check=check_float(allow_inf=True)),
+        "iter_limit": Field(10000, check=check_int(ge=1)),
+        "cycle_tol": Field(10, check=check_int(ge=1)),
+        "diff_method": Field("exact", check=_check_diff_method),
+        "diff_smoothing_mu": Field(1e-4, check=_pos),
+    }
+
+
+def _check_active_set(name: str, v: Any) -> Optional[ActiveSetSettings]:
+    if v is None or isinstance(v, ActiveSetSettings):
+        return v
+    if isinstance(v, dict):
+        return ActiveSetSettings(**v)
+    raise TypeError(f"{name} must be an ActiveSetSettings (or a dict of its fields), got {type(v).__name__}.")
 
 
 def _check_ipm(name: str, v: Any) -> IPMSettings:
@@ -531,18 +590,19 @@ def _check_ipm(name: str, v: Any) -> IPMSettings:
 class Settings(Model):
     """Solver settings (names and defaults of Moreau's Settings).
 
-    Fields: ``solver`` ('ipm'; 'auto' means 'ipm'), ``device`` ('auto' | 'cpu' |
+    Fields: ``solver`` ('auto' | 'ipm' | 'active_set', see SolverType), ``device`` ('auto' | 'cpu' |
     'cuda'; 'cuda' raises RuntimeError when a solver is built on a machine
     without a CUDA backend), ``device_id`` (-1), ``batch_size`` (1, for
     CompiledSolver), ``enable_grad`` (False), ``auto_tune`` (False, no effect:
     there is one CPU backend), ``max_iter`` (200), ``time_limit`` (seconds,
     inf), ``verbose`` (False), ``ipm_settings`` (an IPMSettings; a dict is
-    converted, None gives the defaults), and the moreau-jax extra
+    converted, None gives the defaults), ``active_set_settings`` (None or an
+    ActiveSetSettings / dict; None means its defaults), and the moreau-jax extra
     ``num_threads`` (threads for batched solves, 0 = all cores).
     """
 
     _fields = {
-        "solver": Field(SolverType.IPM, check=_check_solver),
+        "solver": Field(SolverType.AUTO, check=_check_solver),
         "device": Field("auto", check=check_choice(("auto", "cpu", "cuda"))),
         "device_id": Field(-1, check=check_int(ge=-1)),
         "batch_size": Field(1, check=check_int(ge=1)),
@@ -552,6 +612,7 @@ class Settings(Model):
         "time_limit": Field(math.inf, check=check_float(gt=0, allow_inf=True)),
         "verbose": Field(False, check=check_bool),
         "ipm_settings": Field(None, check=_check_ipm),
+        "active_set_settings": Field(None, check=_check_active_set),
         "num_threads": Field(0, check=check_int(ge=0)),
     }
 

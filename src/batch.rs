@@ -12,12 +12,13 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::absent;
+use crate::active_set;
 use crate::equilibrate::{self, RuizScaling};
 use crate::error::SolverError;
 use crate::ipm::{self, ProblemValues, SolveResult, WarmStart, Workspace};
 use crate::kkt::KktSymbolic;
 use crate::problem::{check_finite, check_p_symmetric, ProblemPattern};
-use crate::settings::{DirectSolveMethod, Settings};
+use crate::settings::{Algorithm, DirectSolveMethod, Settings};
 use crate::status::SolverStatus;
 
 pub struct Family {
@@ -31,25 +32,36 @@ pub struct Family {
     pub setup_time: f64,
     /// Pattern and symbolic LU of the derivative system, built on first use.
     pub deriv: OnceLock<crate::derivatives::DerivSymbolic>,
+    /// Whether the active-set method takes the pattern's cones
+    /// (`active_set::unsupported_cones`) and whether "auto" picks it (`active_set::auto_prefers`).
+    active_set_applies: bool,
+    active_set_auto: bool,
     /// Idle solve workspaces (for `symbolic`), reused across calls and threads.
-    pool: Mutex<Vec<Workspace>>,
+    pool: Mutex<Vec<ElementWorkspace>>,
+}
+
+/// The memory one thread needs to solve elements: the interior-point method's and
+/// the active-set method's.
+pub struct ElementWorkspace {
+    ipm: Workspace,
+    active_set: active_set::Workspace,
 }
 
 /// A workspace borrowed from a family's pool; returned to it on drop.
 struct PooledWorkspace<'f> {
     family: &'f Family,
-    ws: Option<Workspace>,
+    ws: Option<ElementWorkspace>,
 }
 
 impl std::ops::Deref for PooledWorkspace<'_> {
-    type Target = Workspace;
-    fn deref(&self) -> &Workspace {
+    type Target = ElementWorkspace;
+    fn deref(&self) -> &ElementWorkspace {
         self.ws.as_ref().expect("workspace present until drop")
     }
 }
 
 impl std::ops::DerefMut for PooledWorkspace<'_> {
-    fn deref_mut(&mut self) -> &mut Workspace {
+    fn deref_mut(&mut self) -> &mut ElementWorkspace {
         self.ws.as_mut().expect("workspace present until drop")
     }
 }
@@ -80,6 +92,14 @@ impl Family {
         let cones = pattern.cones.build();
         let method = settings.direct_solve_method;
         let symbolic = Arc::new(KktSymbolic::new(&pattern, &cones, method, true)?);
+        let unsupported = active_set::unsupported_cones(&pattern);
+        if let (Algorithm::ActiveSet, Some(cones)) = (settings.solver, &unsupported) {
+            return Err(SolverError::Settings(format!(
+                "solver='active_set' handles zero and nonnegative cones only; this problem has {cones}. \
+                 Use solver='ipm' or solver='auto'."
+            )));
+        }
+        let (active_set_applies, active_set_auto) = (unsupported.is_none(), active_set::auto_prefers(&pattern));
         Ok(Family {
             pattern,
             symbolic,
@@ -87,6 +107,8 @@ impl Family {
             method,
             setup_time: start.elapsed().as_secs_f64(),
             deriv: OnceLock::new(),
+            active_set_applies,
+            active_set_auto,
             pool: Mutex::new(Vec::new()),
         })
     }
@@ -94,38 +116,79 @@ impl Family {
     /// An idle workspace from the pool, or a new one.
     fn workspace(&self) -> PooledWorkspace<'_> {
         let ws = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let ws = ws.unwrap_or_else(|| Workspace::new(&self.pattern, &self.symbolic));
+        let ws = ws.unwrap_or_else(|| ElementWorkspace {
+            ipm: Workspace::new(&self.pattern, &self.symbolic),
+            active_set: active_set::Workspace::default(),
+        });
         PooledWorkspace { family: self, ws: Some(ws) }
     }
 
-    /// Solve one element.  Absent rows (`b_i = +inf` on a nonnegative row) are
+    /// Solve one element (`p_factor`: the active-set method's factor of this
+    /// element's P, when a batch shares P).  Absent rows (`b_i = +inf` on a nonnegative row) are
     /// solved neutralized and reported with z_i = 0, s_i = +inf (`absent`).
     pub fn solve_one(
         &self,
         settings: &Settings,
         values: ProblemValues<'_>,
         warm: Option<WarmStart<'_>>,
-        ws: &mut Workspace,
+        p_factor: Option<&active_set::PFactor>,
+        ws: &mut ElementWorkspace,
     ) -> SolveResult {
         let rows = absent::absent_rows_or_empty(&self.pattern.cones, values.b);
         if rows.is_empty() {
-            return self.solve_finite(settings, values, warm, ws);
+            return self.solve_finite(settings, values, warm, p_factor, ws);
         }
         let (a, b) = absent::neutralize(&self.pattern, values.a, values.b, &rows);
         let warm_zs = warm.map(|w| absent::neutral_point(w.z, w.s, &rows));
         let warm = warm.zip(warm_zs.as_ref()).map(|(w, (z, s))| WarmStart { x: w.x, z, s });
         // A changed: a shared Ruiz scaling no longer applies
         let values = ProblemValues { p: values.p, a: &a, q: values.q, b: &b, ruiz: None };
-        let mut res = self.solve_finite(settings, values, warm, ws);
+        let mut res = self.solve_finite(settings, values, warm, p_factor, ws);
         absent::report(&mut res.z, &mut res.s, &rows);
         res
     }
 
-    /// Solve one element with finite b.  The sparse expansion of large second-order cones loses
+    /// Whether `settings.solver` sends elements to the active-set method first.
+    pub fn uses_active_set(&self, settings: &Settings) -> bool {
+        match settings.solver {
+            Algorithm::Ipm => false,
+            Algorithm::ActiveSet => self.active_set_applies,
+            Algorithm::Auto => self.active_set_auto,
+        }
+    }
+
+    /// Solve one element with finite b: by the active-set method when the settings
+    /// ask for it and it finishes (`active_set::solve` checks its solution with the
+    /// interior-point method's optimality test), else by the interior-point method.
+    fn solve_finite(
+        &self,
+        settings: &Settings,
+        values: ProblemValues<'_>,
+        warm: Option<WarmStart<'_>>,
+        p_factor: Option<&active_set::PFactor>,
+        ws: &mut ElementWorkspace,
+    ) -> SolveResult {
+        let mut spent = 0.0;
+        if self.uses_active_set(settings) {
+            let start = Instant::now();
+            let outcome = active_set::solve(&self.pattern, settings, values, p_factor, &mut ws.active_set);
+            active_set::count_solve(outcome.is_ok());
+            match outcome {
+                Ok(result) => return result,
+                Err(why) => tracing::debug!(?why, "active set: element handed to the interior-point method"),
+            }
+            spent = start.elapsed().as_secs_f64();
+        }
+        let mut result = self.solve_ipm(settings, values, warm, &mut ws.ipm);
+        result.solve_time += spent;
+        result
+    }
+
+    /// Solve one element with finite b by the interior-point method.  The sparse expansion of large second-order cones loses
     /// accuracy when the scaling is extreme (late iterations, diverging iterates
     /// of infeasible problems), so an inconclusive outcome is retried with dense
     /// H blocks, whose factorization is backward stable.
-    fn solve_finite(
+    fn solve_ipm(
         &self,
         settings: &Settings,
         values: ProblemValues<'_>,
@@ -257,12 +320,16 @@ impl Family {
             equilibrate::ruiz(&self.pattern, &cones, settings, v.p, v.a)
         });
         let shared_ruiz = shared_ruiz.as_ref();
+        // ... and the active-set method's factor of P
+        let p_factor = (v.batch > 1 && v.p_rows == 1 && self.uses_active_set(settings))
+            .then(|| active_set::PFactor::new(&self.pattern, v.p));
+        let p_factor = p_factor.as_ref();
         if v.batch <= 1 {
             let mut ws = self.workspace();
             return Ok((0..v.batch)
                 .map(|k| {
                     let (values, warm) = self.element(v, k, shared_ruiz);
-                    self.solve_one(settings, values, warm, &mut ws)
+                    self.solve_one(settings, values, warm, p_factor, &mut ws)
                 })
                 .collect());
         }
@@ -273,7 +340,7 @@ impl Family {
                     || self.workspace(),
                     |ws, k| {
                         let (values, warm) = self.element(v, k, shared_ruiz);
-                        self.solve_one(settings, values, warm, ws)
+                        self.solve_one(settings, values, warm, p_factor, ws)
                     },
                 )
                 .collect()

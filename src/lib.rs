@@ -17,6 +17,7 @@
 //! - `python` (feature "python"): the pyo3 extension module.
 
 pub mod absent;
+pub mod active_set;
 pub mod batch;
 pub mod canonical;
 pub mod cones;

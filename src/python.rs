@@ -499,6 +499,18 @@ fn derivative_path_counts(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// {"active_set": solved, "active_set_fallback": handed to the interior-point
+/// method} for the elements sent to the active-set method since the last call,
+/// which resets them.
+#[pyfunction]
+fn solve_path_counts(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let [solved, handed] = crate::active_set::take_solve_counts();
+    d.set_item("active_set", solved)?;
+    d.set_item("active_set_fallback", handed)?;
+    Ok(d)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The iteration table of `verbose=True` goes through `tracing` to stdout.
@@ -521,6 +533,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_ffi_settings, m)?)?;
     m.add_function(wrap_pyfunction!(ffi_targets, m)?)?;
     m.add_function(wrap_pyfunction!(derivative_path_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(solve_path_counts, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

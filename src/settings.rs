@@ -19,6 +19,33 @@ pub enum DirectSolveMethod {
     Dense,
 }
 
+/// Which algorithm solves a problem (Moreau's `Settings.solver`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// The active-set method where `active_set::auto_prefers` the pattern (small
+    /// QPs with zero and nonnegative cones only), else the interior-point method.
+    Auto,
+    /// The interior-point method (`ipm`).
+    Ipm,
+    /// The dual active-set method (`active_set`) on every element it applies to;
+    /// an element it cannot finish (P not positive definite, infeasible, ...) is
+    /// solved by the interior-point method.
+    ActiveSet,
+}
+
+impl Algorithm {
+    pub fn parse(name: &str) -> Result<Self, SolverError> {
+        match name {
+            "auto" => Ok(Self::Auto),
+            "ipm" => Ok(Self::Ipm),
+            "active_set" => Ok(Self::ActiveSet),
+            _ => Err(SolverError::Settings(format!(
+                "unknown solver {name:?}; expected \"auto\", \"ipm\" or \"active_set\""
+            ))),
+        }
+    }
+}
+
 impl DirectSolveMethod {
     pub fn parse(name: &str) -> Result<Self, SolverError> {
         match name {
@@ -39,6 +66,9 @@ impl DirectSolveMethod {
 
 #[derive(Clone, Debug)]
 pub struct Settings {
+    pub solver: Algorithm,
+    /// Iteration cap of the active-set method (Moreau's ActiveSetSettings.iter_limit).
+    pub active_set_iter_limit: usize,
     pub max_iter: usize,
     /// Seconds; infinity means no limit.
     pub time_limit: f64,
@@ -83,6 +113,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            solver: Algorithm::Auto,
+            active_set_iter_limit: 10_000,
             max_iter: 200,
             time_limit: f64::INFINITY,
             verbose: false,
@@ -168,6 +200,11 @@ impl Settings {
             }
         }
         match key {
+            "solver" => match value {
+                SettingValue::Str(s) => self.solver = Algorithm::parse(s)?,
+                _ => return Err(SolverError::Settings("solver must be a string".into())),
+            },
+            "active_set_iter_limit" => self.active_set_iter_limit = value.as_usize(key)?,
             "max_iter" => self.max_iter = value.as_usize(key)?,
             "time_limit" => self.time_limit = positive(key, value.as_f64(key)?)?,
             "verbose" => self.verbose = value.as_bool(key)?,

@@ -7,11 +7,12 @@
 //! valgrind --tool=callgrind target/release/examples/profile_seed 5 256 1
 //! ```
 //! Prints the wall time per element (solve, VJP) and the mean iteration count.
+//! `PROFILE_SOLVER=ipm` forces the interior-point method (default: "auto").
 //! `PROFILE_FAMILY=denseqp` swaps in a QP with dense P and A (m = 3n/2 nonneg rows).
 
 use std::time::Instant;
 
-use moreau_jax::settings::DirectSolveMethod;
+use moreau_jax::settings::{Algorithm, DirectSolveMethod};
 use moreau_jax::{BatchCotangent, BatchGradOut, BatchSolution, BatchValues, ConeSpec, CsrPattern, Family, ProblemPattern, Settings};
 
 fn main() {
@@ -67,6 +68,8 @@ fn main() {
     let mut settings = Settings::default();
     settings.num_threads = 1;
     settings.direct_solve_method = DirectSolveMethod::parse(method).unwrap();
+    // PROFILE_SOLVER=ipm|active_set|auto (default auto: the active-set method here)
+    settings.solver = Algorithm::parse(&std::env::var("PROFILE_SOLVER").unwrap_or_else(|_| "auto".into())).unwrap();
     let family = Family::new(pattern, &settings).unwrap();
 
     let mut b = vec![if dense_data { 1.0 } else { 0.0 }; batch * m];

@@ -229,7 +229,8 @@ def test_settings_defaults():
     assert s.device == "auto"
     assert s.batch_size == 1
     assert s.enable_grad is False
-    assert s.solver == "ipm"
+    assert s.solver == "auto"  # the official default (active set for small QPs)
+    assert s.active_set_settings is None
     assert isinstance(s.ipm_settings, moreau.IPMSettings)
     assert s.ipm_settings.tol_gap_abs == 1e-8
 
@@ -460,8 +461,10 @@ def test_primal_infeasible_status():
 
 
 def test_settings_read_at_solve_time(seed_qp):
+    # max_iter caps the interior-point method (the active-set method that "auto"
+    # picks here has its own ActiveSetSettings.iter_limit)
     d = seed_qp
-    settings = moreau.Settings(device="cpu")
+    settings = moreau.Settings(device="cpu", solver="ipm")
     solver = moreau.Solver(d["P"], d["q"], d["A"], d["b"], _cones(d), settings)
     solver.solve()
     assert solver.info.status == moreau.SolverStatus.Solved
@@ -478,7 +481,7 @@ def test_nested_settings_and_new_solvers_see_changes(seed_qp):
     field is assigned): a nested IPM field changed after construction, and a new
     solver from the changed object, must still see the change."""
     d = seed_qp
-    settings = moreau.Settings()
+    settings = moreau.Settings(solver="ipm")  # iteration counts that max_step_fraction moves
     solver = moreau.Solver(d["P"], d["q"], d["A"], d["b"], _cones(d), settings)
     solver.solve()
     native, iters = solver._holder._native, solver.info.iterations

@@ -319,7 +319,9 @@ def test_verbose_prints(capfd):
 
 
 def test_ipm_settings_dict_and_object():
-    prob = _qp(1)
+    # an SOC problem: "auto" solves it by the interior-point method, whose iteration
+    # count shows the tolerances arrived (a small QP goes to the active-set method)
+    prob = _socp(1)
     prob.solve(solver="CLARABEL")
     ref = prob.value
     prob.solve(solver="MOREAU", ipm_settings={"tol_gap_abs": 1e-3, "tol_gap_rel": 1e-3,

@@ -333,8 +333,12 @@ def test_settings_value_errors():
         moreau.Settings(batch_size=0)
     with pytest.raises(TypeError, match="verbose must be True or False"):
         moreau.Settings(verbose="yes")
-    with pytest.raises(ValueError, match="active_set"):
-        moreau.Settings(solver="active_set")
+    with pytest.raises(ValueError, match="solver must be one of .auto., .ipm., .active_set."):
+        moreau.Settings(solver="simplex")
+    with pytest.raises(ValueError, match="smoothed"):
+        moreau.ActiveSetSettings(diff_method="smoothed")
+    with pytest.raises(TypeError, match="ActiveSetSettings"):
+        moreau.Settings(active_set_settings=3)
     with pytest.raises(TypeError, match="unexpected keyword.*max_iters.*Did you mean 'max_iter'"):
         moreau.Settings(max_iters=3)
     with pytest.raises(TypeError, match="IPMSettings"):
@@ -396,7 +400,8 @@ def test_settings_to_native_uses_only_documented_keys():
         "equilibrate_enable", "equilibrate_max_iter", "equilibrate_min_scaling",
         "equilibrate_max_scaling", "direct_solve_method", "static_regularization_constant",
         "dynamic_regularization_eps", "dynamic_regularization_delta",
-        "iterative_refinement_enable", "num_threads", "enable_grad",
+        "iterative_refinement_enable", "num_threads", "enable_grad", "solver",
+        "active_set_iter_limit",
     }
     out = _problem.settings_to_native(moreau.Settings())
     assert set(out) <= documented

@@ -298,6 +298,9 @@ impl Factors<'_> {
         step.iter_mut().for_each(|v| *v = 0.0);
         for c in q..n {
             let dc = d[c];
+            if dc == 0.0 {
+                continue;
+            }
             for (z, jv) in step.iter_mut().zip(&self.j[c * n..(c + 1) * n]) {
                 *z += dc * jv;
             }
@@ -315,18 +318,21 @@ impl Factors<'_> {
         }
     }
 
-    /// Add the constraint whose d = J' n_p is given: rotate d's tail onto entry q
-    /// (the same rotations on J's columns), then d[..=q] is R's new column.
+    /// Add the constraint whose d = J' n_p is given: Givens rotations of
+    /// (q, c) zero each nonzero d_c of the tail onto d_q (the same rotations on
+    /// J's columns, so `J' N` stays `[R; 0]`), then d[..=q] is R's new column.
+    /// Rotating into q directly, not along neighbours, costs O(n) per nonzero of
+    /// d's tail: a bound constraint's d is sparse while J still is.
     fn add(&mut self, d: &mut [f64]) {
         let (n, q) = (self.n, self.q);
-        for i in (q + 1..n).rev() {
-            if d[i] == 0.0 {
+        for c in q + 1..n {
+            if d[c] == 0.0 {
                 continue;
             }
-            let (c, s, h) = givens(d[i - 1], d[i]);
-            d[i - 1] = h;
-            d[i] = 0.0;
-            rotate_columns(self.j, n, i - 1, i, c, s);
+            let (cs, sn, h) = givens(d[q], d[c]);
+            d[q] = h;
+            d[c] = 0.0;
+            rotate_columns(self.j, n, q, c, cs, sn);
         }
         self.r[q * n..q * n + q + 1].copy_from_slice(&d[..=q]);
         self.q += 1;

@@ -543,14 +543,7 @@ pub fn solve(
         }
     }
     let (result, progress) = finish(pattern, values, ws, iterations, start);
-    let tol = Tolerances {
-        gap_abs: settings.tol_gap_abs,
-        gap_rel: settings.tol_gap_rel,
-        feas: settings.tol_feas,
-        infeas_abs: settings.tol_infeas_abs,
-        infeas_rel: settings.tol_infeas_rel,
-        ktratio: settings.tol_ktratio,
-    };
+    let tol = Tolerances::full(settings);
     if !progress.is_solved(&tol) {
         return Err(Fallback::FailedOptimalityTest);
     }

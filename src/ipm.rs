@@ -302,14 +302,7 @@ pub fn solve(
     let symmetric = ws.cones.iter().all(|(c, _)| c.is_symmetric());
     let step_settings = StepSettings::default();
 
-    let tol = Tolerances {
-        gap_abs: settings.tol_gap_abs,
-        gap_rel: settings.tol_gap_rel,
-        feas: settings.tol_feas,
-        infeas_abs: settings.tol_infeas_abs,
-        infeas_rel: settings.tol_infeas_rel,
-        ktratio: settings.tol_ktratio,
-    };
+    let tol = Tolerances::full(settings);
     let reduced = Tolerances {
         gap_abs: settings.reduced_tol_gap_abs,
         gap_rel: settings.reduced_tol_gap_rel,

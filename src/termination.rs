@@ -50,6 +50,20 @@ pub(crate) struct Tolerances {
     pub ktratio: f64,
 }
 
+impl Tolerances {
+    /// The full tolerances of `settings` (the Solved / Infeasible tests).
+    pub fn full(settings: &crate::settings::Settings) -> Self {
+        Tolerances {
+            gap_abs: settings.tol_gap_abs,
+            gap_rel: settings.tol_gap_rel,
+            feas: settings.tol_feas,
+            infeas_abs: settings.tol_infeas_abs,
+            infeas_rel: settings.tol_infeas_rel,
+            ktratio: settings.tol_ktratio,
+        }
+    }
+}
+
 /// Steps before which no step counts as backwards (Clarabel: `iter > 1`).  The
 /// start point solves the linear part of the KKT conditions, so its residuals are
 /// at rounding level and the first steps raise them by orders of magnitude while

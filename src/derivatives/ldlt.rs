@@ -964,6 +964,59 @@ mod tests {
         d
     }
 
+    /// The dense K = [P, A'D; DA, D(D - I) - N] of the module notes, from the
+    /// problem's values and D's blocks; each block's D(D - I) - N by
+    /// `block_functions` with the block's own kind, or with `kind` when given.
+    fn dense_k(
+        sym: &DerivSymbolic,
+        pattern: &ProblemPattern,
+        pv: &[f64],
+        av: &[f64],
+        d: &[f64],
+        kind: Option<&BlockKind>,
+    ) -> faer::Mat<f64> {
+        let (n, m) = (pattern.n, pattern.m);
+        let mut k = faer::Mat::<f64>::zeros(n + m, n + m);
+        for (i, j, t) in pattern.p.entries() {
+            k[(i, j)] = pv[t];
+        }
+        let mut a_dense = faer::Mat::<f64>::zeros(m, n);
+        for (i, j, t) in pattern.a.entries() {
+            a_dense[(i, j)] += av[t];
+        }
+        for b in &sym.blocks {
+            let blk = &d[b.offset..b.offset + b.dim * b.dim];
+            let (mut nul, mut quad) = (vec![0.0; b.dim * b.dim], vec![0.0; b.dim * b.dim]);
+            block_functions(kind.unwrap_or(&b.kind), b.dim, blk, &mut nul, &mut quad).unwrap();
+            for c in 0..b.dim {
+                for r in 0..b.dim {
+                    k[(n + b.start + r, n + b.start + c)] = quad[r * b.dim + c];
+                }
+                for j in 0..n {
+                    // (A'D)[j, c] = sum_r A[r, j] D[r, c]
+                    let adj = (0..b.dim).map(|r| a_dense[(b.start + r, j)] * blk[r * b.dim + c]).sum::<f64>();
+                    k[(j, n + b.start + c)] = adj;
+                    k[(n + b.start + c, j)] = adj;
+                }
+            }
+        }
+        k
+    }
+
+    /// `ks.apply` equals `k`, column by column, within `tol |k|`.
+    fn assert_apply_matches(ks: &SymSystem<'_>, k: &faer::Mat<f64>, tol: f64, label: &str) {
+        let (dim, kn) = (k.nrows(), k.norm_l2());
+        let (mut e, mut col) = (vec![0.0; dim], vec![0.0; dim]);
+        for c in 0..dim {
+            e[c] = 1.0;
+            ks.apply(&e, &mut col);
+            e[c] = 0.0;
+            for r in 0..dim {
+                assert!((col[r] - k[(r, c)]).abs() <= tol * kn, "{label}: K[{r}, {c}] {} vs {}", col[r], k[(r, c)]);
+            }
+        }
+    }
+
     /// A 203-dim SOC block (expanded, `soc_expansion.rs`) next to a nonnegative row:
     /// K applied through the Schur complement of E equals the dense K of the module
     /// notes, and `solve` gives its least-squares solution, at boundary, interior
@@ -999,37 +1052,11 @@ mod tests {
             v0[1] = t0 * nx;
             let d = d_blocks(&sym, &v0);
             let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
-            // dense K = [P, A'D; DA, D(D - I) - N]
-            let mut k = faer::Mat::<f64>::zeros(dim, dim);
-            (0..n).for_each(|j| k[(j, j)] = pv[j]);
-            for b in &sym.blocks {
-                let blk = &d[b.offset..b.offset + b.dim * b.dim];
-                let (mut nul, mut quad) = (vec![0.0; b.dim * b.dim], vec![0.0; b.dim * b.dim]);
-                block_functions(&BlockKind::Exp, b.dim, blk, &mut nul, &mut quad).unwrap();
-                for i in 0..b.dim {
-                    for c in 0..b.dim {
-                        k[(n + b.start + i, n + b.start + c)] = quad[i * b.dim + c];
-                        for j in 0..n {
-                            // (A'D)[j, c] = sum_i A[i, j] D[i, c]
-                            let adj = (0..b.dim).map(|r| av[(b.start + r) * n + j] * blk[r * b.dim + c]).sum::<f64>();
-                            if i == 0 {
-                                k[(j, n + b.start + c)] = adj;
-                                k[(n + b.start + c, j)] = adj;
-                            }
-                        }
-                    }
-                }
-            }
+            // the reference K through the dense eigen-decomposition of each block
+            // (BlockKind::Exp), not the SOC closed form under test
+            let k = dense_k(&sym, &pattern, &pv, &av, &d, Some(&BlockKind::Exp));
             let kn = k.norm_l2();
-            let (mut e, mut col) = (vec![0.0; dim], vec![0.0; dim]);
-            for c in 0..dim {
-                e[c] = 1.0;
-                ks.apply(&e, &mut col);
-                e[c] = 0.0;
-                for r in 0..dim {
-                    assert!((col[r] - k[(r, c)]).abs() <= 1e-12 * kn, "t0 {t0}: K[{r}, {c}] {} vs {}", col[r], k[(r, c)]);
-                }
-            }
+            assert_apply_matches(&ks, &k, 1e-12, &format!("t0 {t0}"));
             let rhs: Vec<f64> = (0..dim).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
             // least squares (K is singular at the polar-side point: 203 rows on 4
             // variables with a zero block): K (rhs - K x) = 0
@@ -1182,39 +1209,8 @@ mod tests {
         let d = d_blocks(&sym, &v0);
         let mut ks = SymSystem::new(&sym, ss, &pattern, &pv, &av, &d, 1e-10).unwrap();
         let dim = n + m;
-        let mut k = faer::Mat::<f64>::zeros(dim, dim);
-        for (i, j, t) in pattern.p.entries() {
-            k[(i, j)] = pv[t];
-        }
-        let mut a_dense = faer::Mat::<f64>::zeros(m, n);
-        for (i, j, t) in pattern.a.entries() {
-            a_dense[(i, j)] += av[t];
-        }
-        for b in &sym.blocks {
-            let blk = &d[b.offset..b.offset + b.dim * b.dim];
-            let (mut nul, mut quad) = (vec![0.0; b.dim * b.dim], vec![0.0; b.dim * b.dim]);
-            block_functions(&b.kind, b.dim, blk, &mut nul, &mut quad).unwrap();
-            for c in 0..b.dim {
-                for r in 0..b.dim {
-                    k[(n + b.start + r, n + b.start + c)] = quad[r * b.dim + c];
-                }
-                for j in 0..n {
-                    let adj = (0..b.dim).map(|r| a_dense[(b.start + r, j)] * blk[r * b.dim + c]).sum::<f64>();
-                    k[(j, n + b.start + c)] = adj;
-                    k[(n + b.start + c, j)] = adj;
-                }
-            }
-        }
-        let kn = k.norm_l2();
-        let (mut e, mut col) = (vec![0.0; dim], vec![0.0; dim]);
-        for c in 0..dim {
-            e[c] = 1.0;
-            ks.apply(&e, &mut col);
-            e[c] = 0.0;
-            for r in 0..dim {
-                assert!((col[r] - k[(r, c)]).abs() <= 1e-13 * kn, "K[{r}, {c}] {} vs {}", col[r], k[(r, c)]);
-            }
-        }
+        let k = dense_k(&sym, &pattern, &pv, &av, &d, None);
+        assert_apply_matches(&ks, &k, 1e-13, "");
         let rhs: Vec<f64> = (0..dim).map(|i| ((i * 7 % 11) as f64) - 5.0).collect();
         let (x, _) = ks.solve(&rhs, false);
         let expected = ks.dense_pinv_solve(&rhs).unwrap();

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from . import _fields
-from ._types import Cones, Settings
+from ._types import ActiveSetSettings, Cones, Settings
 
 __all__ = [
     "as_float_array",
@@ -943,10 +943,10 @@ def settings_to_native(settings: Settings) -> Dict[str, Any]:
 
 def _settings_to_native(settings: Settings) -> Dict[str, Any]:
     ipm = settings.ipm_settings
-    active_set = settings.active_set_settings
+    active_set = settings.active_set_settings or ActiveSetSettings()
     out: Dict[str, Any] = {
         "solver": str(settings.solver),
-        "active_set_iter_limit": 10000 if active_set is None else int(active_set.iter_limit),
+        "active_set_iter_limit": int(active_set.iter_limit),
         "max_iter": int(settings.max_iter),
         "time_limit": float(settings.time_limit),
         "verbose": bool(settings.verbose),

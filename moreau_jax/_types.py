@@ -569,22 +569,20 @@ class ActiveSetSettings(Model):
     }
 
 
-def _check_active_set(name: str, v: Any) -> Optional[ActiveSetSettings]:
-    if v is None or isinstance(v, ActiveSetSettings):
-        return v
-    if isinstance(v, dict):
-        return ActiveSetSettings(**v)
-    raise TypeError(f"{name} must be an ActiveSetSettings (or a dict of its fields), got {type(v).__name__}.")
+def _check_nested(cls: type, none_means_default: bool):
+    """Check of a nested settings field: an instance of `cls`, a dict of its fields,
+    or None (`cls()` when `none_means_default`, else kept as None, as Moreau does)."""
 
+    def check(name: str, v: Any):
+        if v is None:
+            return cls() if none_means_default else None
+        if isinstance(v, dict):
+            return cls(**v)
+        if isinstance(v, cls):
+            return v
+        raise TypeError(f"{name} must be an {cls.__name__} (or a dict of its fields), got {type(v).__name__}.")
 
-def _check_ipm(name: str, v: Any) -> IPMSettings:
-    if v is None:
-        return IPMSettings()
-    if isinstance(v, dict):
-        return IPMSettings(**v)
-    if isinstance(v, IPMSettings):
-        return v
-    raise TypeError(f"{name} must be an IPMSettings (or a dict of its fields), got {type(v).__name__}.")
+    return check
 
 
 class Settings(Model):
@@ -611,8 +609,8 @@ class Settings(Model):
         "max_iter": Field(200, check=check_int(ge=1)),
         "time_limit": Field(math.inf, check=check_float(gt=0, allow_inf=True)),
         "verbose": Field(False, check=check_bool),
-        "ipm_settings": Field(None, check=_check_ipm),
-        "active_set_settings": Field(None, check=_check_active_set),
+        "ipm_settings": Field(None, check=_check_nested(IPMSettings, none_means_default=True)),
+        "active_set_settings": Field(None, check=_check_nested(ActiveSetSettings, none_means_default=False)),
         "num_threads": Field(0, check=check_int(ge=0)),
     }
 

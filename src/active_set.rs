@@ -27,8 +27,8 @@
 //! (exactly 0 on W and on equalities): `Px + q + A'z = 0` holds through the
 //! factorization.
 //!
-//! This is a fast path, never the last word: [`solve`] returns `None` (and the
-//! caller runs the interior-point method) when P is not numerically positive
+//! This is a fast path, never the last word: [`solve`] returns `Err(Fallback)` (and
+//! the caller runs the interior-point method) when P is not numerically positive
 //! definite, when a violated constraint cannot be satisfied (the problem may be
 //! infeasible: the interior-point method finds the certificate and the status), when
 //! the iteration cap is hit, or when the final point fails the interior-point
@@ -36,15 +36,15 @@
 //! tolerances).  A returned solution therefore passes the same test an
 //! interior-point solution does; its complementarity is exact.
 //!
-//! Everything is dense (row-major A, column-major J and R): the method is meant for
-//! n up to about a hundred, where it takes a few microseconds where the
-//! interior-point method needs tens (`AUTO_MAX_N`).  Nothing is allocated per solve
+//! P, J and R are dense (column-major), A stays in CSR: the method is meant for n up
+//! to about a hundred, where it takes a few microseconds where the interior-point
+//! method needs tens (`AUTO_MAX_N`).  Nothing is allocated per solve
 //! after the first one on a [`Workspace`].
 
 use std::time::Instant;
 
 use crate::ipm::{ProblemValues, SolveResult};
-use crate::linalg::norm_inf;
+use crate::linalg::{norm_inf, CsrOps};
 use crate::problem::ProblemPattern;
 use crate::settings::Settings;
 use crate::status::SolverStatus;
@@ -53,7 +53,9 @@ use crate::termination::{Progress, Tolerances};
 /// "auto" picks the active-set method for problems with zero and nonnegative
 /// cones only, a P with every diagonal entry stored, and at most this many
 /// variables and `AUTO_MAX_M` constraint rows.  Measured with
-/// `benchmarks/rust/profile_active_set.rs` (see benchmarks/README.md).
+/// `benchmarks/rust/profile_seed.rs` (`PROFILE_SOLVER`, `PROFILE_FAMILY=denseqp`; see
+/// benchmarks/README.md): up to n = 100 dense QPs solve 16-20x faster than by the
+/// interior-point method.
 pub const AUTO_MAX_N: usize = 100;
 pub const AUTO_MAX_M: usize = 400;
 
@@ -185,6 +187,7 @@ pub struct Workspace {
     j: Vec<f64>,
     /// R (column-major, stride n, upper triangle of the first |W| columns).
     r: Vec<f64>,
+    /// The iterate y of the scaled problem (x = D y).
     x: Vec<f64>,
     d: Vec<f64>,
     step: Vec<f64>,
@@ -197,9 +200,10 @@ pub struct Workspace {
     /// D of the Jacobi scaling and A D (CSR values of A).
     scale: Vec<f64>,
     a_scaled: Vec<f64>,
-    /// Scratch of the final check: Px and A'z.
+    /// Scratch of the final check: Px, A'z and Ax.
     px: Vec<f64>,
     atz: Vec<f64>,
+    ax: Vec<f64>,
 }
 
 fn resize(v: &mut Vec<f64>, len: usize) {
@@ -222,6 +226,7 @@ impl Workspace {
         self.active.clear();
         self.is_active.clear();
         self.is_active.resize(m, false);
+        resize(&mut self.ax, m);
     }
 }
 
@@ -233,11 +238,12 @@ struct SparseRow<'a> {
 }
 
 impl SparseRow<'_> {
-    /// (a'x, |b_i| + sum_j |a_ij x_j|) for the violation test.
+    /// a'x.
     #[inline]
     fn dot(&self, x: &[f64]) -> f64 {
         self.cols.iter().zip(self.vals).map(|(&c, v)| v * x[c]).sum()
     }
+    /// sum_j |a_ij x_j|, the scale of a'x's rounding (the violation test).
     #[inline]
     fn magnitude(&self, x: &[f64]) -> f64 {
         self.cols.iter().zip(self.vals).map(|(&c, v)| (v * x[c]).abs()).sum()
@@ -404,8 +410,9 @@ fn inverse_transpose(l: &[f64], j: &mut [f64], n: usize) {
 }
 
 /// Solve one problem by the active-set method.  `Err` names why the caller should
-/// use the interior-point method instead.  `values` are the user's data (no
-/// scaling: the factorization is orthogonal and the final test is on these data).
+/// use the interior-point method instead.  `values` are the user's data; the
+/// method works on their Jacobi scaling (`PFactor`), the final test on them.
+/// `shared`: P's factor when the batch shares P, else None (factored here).
 pub fn solve(
     pattern: &ProblemPattern,
     settings: &Settings,
@@ -578,16 +585,15 @@ fn finish(
         z[i] = if i < m_eq { si * ui } else { ui.max(0.0) };
     }
     // s = b - Ax, exactly 0 on equalities and active rows
+    pattern.a.mul(values.a, &mut ws.ax, &x);
     let mut s = vec![0.0; m];
     let mut res_primal: f64 = 0.0;
-    for i in 0..m {
-        let ax: f64 = (pattern.a.indptr[i]..pattern.a.indptr[i + 1]).map(|k| values.a[k] * x[pattern.a.indices[k]]).sum();
+    for (i, &ax) in ws.ax.iter().enumerate() {
         let slack = values.b[i] - ax;
         s[i] = if i < m_eq || ws.is_active[i] { 0.0 } else { slack.max(0.0) };
         res_primal = res_primal.max((ax + s[i] - values.b[i]).abs());
     }
-    // dual residual Px + q + A'z (with the sparse data: what the IPM measures)
-    use crate::linalg::CsrOps;
+    // dual residual Px + q + A'z (with the user's data: what the IPM measures)
     pattern.p.mul(values.p, &mut ws.px, &x);
     pattern.a.mul_t(values.a, &mut ws.atz, &z);
     let res_dual = (0..n).map(|j| (ws.px[j] + values.q[j] + ws.atz[j]).abs()).fold(0.0, f64::max);

@@ -158,7 +158,6 @@ def test_infeasible_and_singular_p_are_handed_over():
     a = _run(prob, "active_set")
     assert a["status"] == "PrimalInfeasible" and a["counts"]["active_set_fallback"] == 1
     # P = 0 on x_2 (a stored zero diagonal entry): not positive definite
-    P = sp.csr_matrix(np.diag([1.0, 0.0]))
     P = sp.csr_matrix((np.r_[1.0, 0.0], ([0, 1], [0, 1])), shape=(2, 2))
     A = sp.vstack([np.ones((1, 2)), -sp.identity(2)], format="csr")
     prob = dict(P=P, q=np.array([0.0, 1.0]), A=A, b=np.r_[1.0, 0.0, 0.0], n=2, m=3, cones=dict(zero=1, nonneg=2))

@@ -126,15 +126,16 @@ pub struct PFactor {
 impl PFactor {
     pub fn new(pattern: &ProblemPattern, p: &[f64]) -> Self {
         let n = pattern.n;
-        let (mut l, mut j0, mut scale) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n]);
-        let pd = factor_into(pattern, p, &mut l, &mut j0, &mut scale);
+        let (mut l, mut j0, mut scale, mut scratch) = (vec![0.0; n * n], vec![0.0; n * n], vec![0.0; n], vec![0.0; n]);
+        let pd = factor_into(pattern, p, &mut l, &mut j0, &mut scale, &mut scratch);
         PFactor { scale, j0: pd.then_some(j0) }
     }
 }
 
 /// D into `scale`, dense D P D into `l`, its Cholesky factor, then J0 = L^{-T}
-/// into `j0`; false when P is not positive definite.
-fn factor_into(pattern: &ProblemPattern, p: &[f64], l: &mut [f64], j0: &mut [f64], scale: &mut [f64]) -> bool {
+/// into `j0` (`scratch`: n entries); false when P is not positive definite.
+#[inline(always)]
+fn factor_into(pattern: &ProblemPattern, p: &[f64], l: &mut [f64], j0: &mut [f64], scale: &mut [f64], scratch: &mut [f64]) -> bool {
     let n = pattern.n;
     let pp = &pattern.p;
     scale.iter_mut().for_each(|v| *v = 0.0);
@@ -160,7 +161,7 @@ fn factor_into(pattern: &ProblemPattern, p: &[f64], l: &mut [f64], j0: &mut [f64
     if !cholesky(l, n) {
         return false;
     }
-    inverse_transpose(l, j0, n);
+    inverse_transpose(l, j0, scratch, n);
     true
 }
 
@@ -256,7 +257,7 @@ impl SparseRow<'_> {
 /// A Givens rotation G = [c s; -s c] with G (a, b)' = (|(a, b)|, 0).  (The plain
 /// square root: libm's overflow-safe hypot cost a fifth of a solve, and entries of
 /// J' n are far from the overflow range.)
-#[inline]
+#[inline(always)]
 fn givens(a: f64, b: f64) -> (f64, f64, f64) {
     let h = (a * a + b * b).sqrt();
     if h == 0.0 {
@@ -268,7 +269,7 @@ fn givens(a: f64, b: f64) -> (f64, f64, f64) {
 
 /// Columns i and k of a column-major matrix (column length `len`) times G':
 /// col_i <- c col_i + s col_k, col_k <- -s col_i + c col_k.
-#[inline]
+#[inline(always)]
 fn rotate_columns(mat: &mut [f64], len: usize, i: usize, k: usize, c: f64, s: f64) {
     debug_assert!(i < k);
     let (lo, hi) = mat.split_at_mut(k * len);
@@ -291,6 +292,7 @@ struct Factors<'w> {
 
 impl Factors<'_> {
     /// d = J' n_p with n_p = -σ a_p.
+    #[inline(always)]
     fn project(&self, a_row: SparseRow<'_>, sigma: f64, d: &mut [f64]) {
         let n = self.n;
         for (c, dc) in d.iter_mut().enumerate() {
@@ -299,6 +301,7 @@ impl Factors<'_> {
     }
 
     /// Primal step z = J2 d2 and dual step r = R^{-1} d1.
+    #[inline(always)]
     fn directions(&self, d: &[f64], step: &mut [f64], dual_step: &mut [f64]) {
         let (n, q) = (self.n, self.q);
         step.iter_mut().for_each(|v| *v = 0.0);
@@ -329,6 +332,7 @@ impl Factors<'_> {
     /// J's columns, so `J' N` stays `[R; 0]`), then d[..=q] is R's new column.
     /// Rotating into q directly, not along neighbours, costs O(n) per nonzero of
     /// d's tail: a bound constraint's d is sparse while J still is.
+    #[inline(always)]
     fn add(&mut self, d: &mut [f64]) {
         let (n, q) = (self.n, self.q);
         for c in q + 1..n {
@@ -346,6 +350,7 @@ impl Factors<'_> {
 
     /// Drop the active constraint at position k: delete R's column k and restore
     /// the triangle with rotations of rows (i, i + 1), applied to J's columns too.
+    #[inline(always)]
     fn drop(&mut self, k: usize) {
         let (n, q) = (self.n, self.q);
         for c in k..q - 1 {
@@ -368,6 +373,7 @@ impl Factors<'_> {
 
 /// Dense P = L L' in `l` (column-major lower triangle); false when a pivot is at
 /// most PIVOT_TOL times P's largest diagonal entry.
+#[inline(always)]
 fn cholesky(l: &mut [f64], n: usize) -> bool {
     let max_diag = (0..n).map(|j| l[j * n + j]).fold(0.0, f64::max);
     let floor = PIVOT_TOL * max_diag;
@@ -393,18 +399,28 @@ fn cholesky(l: &mut [f64], n: usize) -> bool {
     true
 }
 
-/// J = L^{-T} (upper triangular), column by column: L' J e_c = e_c.
-fn inverse_transpose(l: &[f64], j: &mut [f64], n: usize) {
-    j.iter_mut().for_each(|v| *v = 0.0);
+/// J = L^{-T} as the transpose of Y = L^{-1}, whose column c solves L y = e_c by
+/// forward substitution along L's (contiguous) columns, skipping zero entries of y:
+/// a diagonal or banded P (after Jacobi scaling: L = I for a diagonal one) costs
+/// O(n) per column instead of O(n^2).
+#[inline(always)]
+fn inverse_transpose(l: &[f64], j: &mut [f64], y: &mut [f64], n: usize) {
     for c in 0..n {
-        let col = &mut j[c * n..(c + 1) * n];
-        // back substitution with L' (row i of L' is column i of L)
-        for i in (0..=c).rev() {
-            let mut acc = if i == c { 1.0 } else { 0.0 };
-            for k in i + 1..=c {
-                acc -= l[i * n + k] * col[k];
+        y[c..n].iter_mut().for_each(|v| *v = 0.0);
+        y[c] = 1.0;
+        for i in c..n {
+            if y[i] == 0.0 {
+                continue;
             }
-            col[i] = acc / l[i * n + i];
+            let yi = y[i] / l[i * n + i];
+            y[i] = yi;
+            for (yk, lk) in y[i + 1..n].iter_mut().zip(&l[i * n + i + 1..(i + 1) * n]) {
+                *yk -= lk * yi;
+            }
+        }
+        // J[c, i] = Y[i, c]: row c of J (J is upper triangular)
+        for i in 0..n {
+            j[i * n + c] = if i < c { 0.0 } else { y[i] };
         }
     }
 }
@@ -413,7 +429,40 @@ fn inverse_transpose(l: &[f64], j: &mut [f64], n: usize) {
 /// use the interior-point method instead.  `values` are the user's data; the
 /// method works on their Jacobi scaling (`PFactor`), the final test on them.
 /// `shared`: P's factor when the batch shares P, else None (factored here).
+///
+/// The dense loops (Givens rotations on J's columns, J2 d2) are compiled twice: for
+/// the baseline x86-64 target (SSE2, two lanes) and with AVX2 (four lanes), chosen
+/// at run time; the arithmetic and its order are the same in both.
 pub fn solve(
+    pattern: &ProblemPattern,
+    settings: &Settings,
+    values: ProblemValues<'_>,
+    shared: Option<&PFactor>,
+    ws: &mut Workspace,
+) -> Result<SolveResult, Fallback> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { solve_avx2(pattern, settings, values, shared, ws) };
+    }
+    solve_portable(pattern, settings, values, shared, ws)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn solve_avx2(
+    pattern: &ProblemPattern,
+    settings: &Settings,
+    values: ProblemValues<'_>,
+    shared: Option<&PFactor>,
+    ws: &mut Workspace,
+) -> Result<SolveResult, Fallback> {
+    solve_portable(pattern, settings, values, shared, ws)
+}
+
+/// The method itself (see [`solve`]); inlined into both of its builds.
+#[inline(always)]
+fn solve_portable(
     pattern: &ProblemPattern,
     settings: &Settings,
     values: ProblemValues<'_>,
@@ -430,7 +479,7 @@ pub fn solve(
         }
         Some(PFactor { j0: None, .. }) => return Err(Fallback::NotPositiveDefinite),
         None => {
-            if !factor_into(pattern, values.p, &mut ws.l, &mut ws.j, &mut ws.scale) {
+            if !factor_into(pattern, values.p, &mut ws.l, &mut ws.j, &mut ws.scale, &mut ws.d) {
                 return Err(Fallback::NotPositiveDefinite);
             }
         }

@@ -62,6 +62,16 @@ enum FactorPlan {
     Dense(Vec<usize>),
 }
 
+/// Whether "auto" factors a KKT system of dimension `dim` densely, from its sparse
+/// factor's nonzero count (`kkt_dense::prefer_dense`).  Not with PSD cones: their
+/// dense H block fills the factor without the problem being small, and near
+/// convergence (H condition ~ 1/mu^2) the dense factor broke where faer's did not
+/// (test_psd seed 10: residual 4e-2 and a diverging refinement at iteration 7;
+/// faer's factor solved it to 1e-10).
+fn auto_prefers_dense(pattern: &ProblemPattern, dim: usize, sparse_factor_nnz: usize) -> bool {
+    pattern.cones.psd.is_empty() && crate::kkt_dense::prefer_dense(dim, sparse_factor_nnz)
+}
+
 /// Where each piece of data lands in the KKT value array.
 #[derive(Debug)]
 pub struct KktSymbolic {
@@ -101,20 +111,13 @@ impl KktSymbolic {
         method: DirectSolveMethod,
         expand: bool,
     ) -> Result<Self, SolverError> {
-        if method != DirectSolveMethod::Auto {
-            return Self::build(pattern, cones, method, expand);
-        }
-        let dim = pattern.n + pattern.m;
-        let sparse = Self::build(pattern, cones, method, expand)?;
-        // Not with PSD cones: their dense H block fills the factor without the
-        // problem being small, and near convergence (H condition ~ 1/mu^2) the dense
-        // factor broke where faer's did not (test_psd seed 10: residual 4e-2 and a
-        // diverging refinement at iteration 7; faer's factor solved it to 1e-10).
-        let has_psd = !pattern.cones.psd.is_empty();
-        if !has_psd && crate::kkt_dense::prefer_dense(dim, sparse.factor_nnz()) {
+        let built = Self::build(pattern, cones, method, expand)?;
+        // "auto" chose a dense factor in `build` unless an expanded (sparse) SOC block
+        // was in the way: then the dense system is the unexpanded one
+        if method == DirectSolveMethod::Auto && built.has_expanded_cones() && auto_prefers_dense(pattern, built.dim, built.factor_nnz()) {
             return Self::build(pattern, cones, DirectSolveMethod::Dense, expand);
         }
-        Ok(sparse)
+        Ok(built)
     }
 
     fn build(
@@ -246,7 +249,12 @@ impl KktSymbolic {
         // own numeric factorization is used for supernodal factors.
         let order = sparse.perm().map_or_else(|| (0..dim).collect(), |p| p.arrays().0.to_vec());
         let supernodal = matches!(sparse.raw(), SymbolicCholeskyRaw::Supernodal(_));
-        let plan = if dense {
+        // "auto" without expanded blocks: the same system factored densely when
+        // small and filled (faer's L holds the diagonal of a simplicial factor)
+        let auto_dense = method == DirectSolveMethod::Auto
+            && n_expanded == 0
+            && auto_prefers_dense(pattern, dim, if supernodal { sparse.len_val() } else { sparse.len_val() - dim });
+        let plan = if dense || auto_dense {
             FactorPlan::Dense(order)
         } else if supernodal {
             FactorPlan::Supernodal(sparse)

@@ -92,11 +92,15 @@ def _convert_values(name: str, arr: np.ndarray) -> np.ndarray:
 
 
 def _all_finite(arr: np.ndarray) -> bool:
-    """Whether every entry of the float64 array is finite. x.x is finite only if
-    every x_i is (NaN and +-inf propagate into it), and one dot product costs a
-    fraction of a ufunc call on a tiny array; an overflow of x.x (|x_i| > 1e154)
-    falls through to the exact check."""
+    """Whether every entry of the float64 array is finite. x.x (or sum x_i) is
+    finite only if every x_i is (NaN and +-inf propagate into it), and one dot
+    product costs a fraction of a ufunc call on a tiny array; an overflow of x.x
+    (|x_i| > 1e154) falls through to the exact check."""
     flat = arr if arr.ndim == 1 else arr.reshape(-1)
+    if flat.size <= 16:
+        # a BLAS dot costs 1 us at any size; a Python sum of a short list half that
+        # (inf - inf and NaN give NaN; an overflow falls through as below)
+        return math.isfinite(sum(flat.tolist())) or bool(np.isfinite(flat).all())
     return math.isfinite(flat.dot(flat)) or bool(np.isfinite(flat).all())
 
 
@@ -290,6 +294,7 @@ class ValueMap:
             # one row: out[dest[k]] += w[k] v[src[k]]
             dest, src = (self._src, self._dest) if transpose else (self._dest, self._src)
             out = np.bincount(dest, weights=self._w * v.reshape(-1)[src], minlength=width_out)
+            return out.reshape(lead + (width_out,))  # bincount's output is C-contiguous
         else:
             out = (self._sparse()[int(transpose)] @ v.reshape(-1, width_in).T).T
         return np.ascontiguousarray(out.reshape(lead + (width_out,)))

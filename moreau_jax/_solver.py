@@ -21,7 +21,9 @@ from ._devices import get_default_device, resolve_device
 from ._fields import check_int
 from ._problem import (
     ValueMap,
+    _all_finite,
     _as_cones,
+    _check_finite,
     _as_settings,
     as_float_array,
     check_b_infinities,
@@ -155,6 +157,16 @@ def _require_grad_state(state, settings: Settings, what: str):
 
 def _batched_arg(name, value, B, width, allow_shared=False):
     """(B, width) float64 C-contiguous array from (width,) [B == 1 or shared] or (B, width)."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.flags.c_contiguous and width:
+        # the common case, without a copy: already float64 in C order (a third of a
+        # tiny problem's backward() went to the general checks below)
+        shape = value.shape
+        if shape == (B, width) or (
+            (shape == (width,) and (B == 1 or allow_shared)) or (allow_shared and shape == (1, width))
+        ):
+            if not _all_finite(value):
+                _check_finite(name, value)
+            return value.reshape(-1, width)
     shapes = [(B, width), (width,)] if (B == 1 or allow_shared) else [(B, width)]
     if allow_shared and B != 1:
         shapes.append((1, width))

@@ -45,3 +45,9 @@ pub use ipm::SolveResult;
 pub use problem::{ConeSpec, CsrPattern, ProblemPattern};
 pub use settings::Settings;
 pub use status::SolverStatus;
+
+/// mimalloc for every Rust allocation: a derivative pass makes a few dozen small
+/// allocations per element, and glibc's malloc/free were a quarter of the time of
+/// a tiny problem's solve + VJP (perf, benchmarks/rust/profile_seed.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -109,13 +109,27 @@ fn parse_cones(dict: &Bound<'_, PyDict>) -> PyResult<ConeSpec> {
     Ok(spec)
 }
 
+/// A zeroed (rows, cols) float64 array that the kernels write in place (one
+/// NumPy-owned array: a Vec-owning array plus its reshaped view cost more).
+fn new_matrix(py: Python<'_>, rows: usize, cols: usize) -> Bound<'_, PyArray2<f64>> {
+    PyArray2::<f64>::zeros(py, [rows, cols], false)
+}
+
+fn output_dict<'py, const N: usize>(py: Python<'py>, outputs: [(&str, Bound<'py, PyArray2<f64>>); N]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (name, arr) in outputs {
+        d.set_item(name, arr)?;
+    }
+    Ok(d)
+}
+
 fn result_dict<'py>(py: Python<'py>, results: &[SolveResult], n: usize, m: usize, setup_time: f64) -> PyResult<Bound<'py, PyDict>> {
     let b = results.len();
     let d = PyDict::new(py);
     // Each output is one NumPy-owned array written in place: a Vec-owning array plus
     // its reshaped view cost more than the copy on a tiny problem.
     let stack = |f: &dyn Fn(&SolveResult) -> &[f64], width: usize| -> PyResult<Bound<'py, PyAny>> {
-        let arr = PyArray2::<f64>::zeros(py, [b, width], false);
+        let arr = new_matrix(py, b, width);
         {
             let mut rw = arr.readwrite();
             let out = rw.as_slice_mut()?;
@@ -267,19 +281,19 @@ impl NativeSolver {
         let cot = BatchCotangent { dx: dx.as_slice()?, dz: dz.as_slice()?, ds: ds.as_slice()? };
         let (n, m) = (self.family.pattern.n, self.family.pattern.m);
         let (np, na) = (self.family.pattern.p.nnz(), self.family.pattern.a.nnz());
-        let (mut gp, mut ga, mut gq, mut gb) = (vec![0.0; batch * np], vec![0.0; batch * na], vec![0.0; batch * n], vec![0.0; batch * m]);
-        let family = &self.family;
-        let settings = &self.settings;
-        run_detached(py, "derivative", || {
-            let mut out = BatchGradOut { dp: &mut gp, da: &mut ga, dq: &mut gq, db: &mut gb };
-            family.vjp_batch(&values, &sol, &cot, settings, &mut out)
-        })?;
-        let d = PyDict::new(py);
-        d.set_item("dP_values", PyArray1::from_vec(py, gp).reshape([batch, np])?)?;
-        d.set_item("dA_values", PyArray1::from_vec(py, ga).reshape([batch, na])?)?;
-        d.set_item("dq", PyArray1::from_vec(py, gq).reshape([batch, n])?)?;
-        d.set_item("db", PyArray1::from_vec(py, gb).reshape([batch, m])?)?;
-        Ok(d)
+        let outputs = [("dP_values", np), ("dA_values", na), ("dq", n), ("db", m)].map(|(name, width)| (name, new_matrix(py, batch, width)));
+        {
+            let mut guards = outputs.each_ref().map(|(_, arr)| arr.readwrite());
+            let [gp, ga, gq, gb] = guards.each_mut().map(|g| g.as_slice_mut());
+            let (gp, ga, gq, gb) = (gp?, ga?, gq?, gb?);
+            let family = &self.family;
+            let settings = &self.settings;
+            run_detached(py, "derivative", || {
+                let mut out = BatchGradOut { dp: gp, da: ga, dq: gq, db: gb };
+                family.vjp_batch(&values, &sol, &cot, settings, &mut out)
+            })?;
+        }
+        output_dict(py, outputs)
     }
 
     /// Tangents of (x, z, s) from tangents of (P_values, A_values, q, b) of a solved
@@ -316,18 +330,19 @@ impl NativeSolver {
             db: db.as_slice()?,
         };
         let (n, m) = (self.family.pattern.n, self.family.pattern.m);
-        let (mut tx, mut tz, mut ts) = (vec![0.0; batch * n], vec![0.0; batch * m], vec![0.0; batch * m]);
-        let family = &self.family;
-        let settings = &self.settings;
-        run_detached(py, "derivative", || {
-            let mut out = BatchTangentOut { dx: &mut tx, dz: &mut tz, ds: &mut ts };
-            family.jvp_batch(&values, &sol, &tan, settings, &mut out)
-        })?;
-        let d = PyDict::new(py);
-        d.set_item("dx", PyArray1::from_vec(py, tx).reshape([batch, n])?)?;
-        d.set_item("dz", PyArray1::from_vec(py, tz).reshape([batch, m])?)?;
-        d.set_item("ds", PyArray1::from_vec(py, ts).reshape([batch, m])?)?;
-        Ok(d)
+        let outputs = [("dx", n), ("dz", m), ("ds", m)].map(|(name, width)| (name, new_matrix(py, batch, width)));
+        {
+            let mut guards = outputs.each_ref().map(|(_, arr)| arr.readwrite());
+            let [tx, tz, ts] = guards.each_mut().map(|g| g.as_slice_mut());
+            let (tx, tz, ts) = (tx?, tz?, ts?);
+            let family = &self.family;
+            let settings = &self.settings;
+            run_detached(py, "derivative", || {
+                let mut out = BatchTangentOut { dx: tx, dz: tz, ds: ts };
+                family.jvp_batch(&values, &sol, &tan, settings, &mut out)
+            })?;
+        }
+        output_dict(py, outputs)
     }
 }
 

@@ -142,9 +142,12 @@ impl<'s> Element<'s> {
         force_lsqr: bool,
     ) -> Option<Self> {
         let mut d = vec![0.0; sym.d_len];
+        // v0 = s - z of one block (one buffer: most blocks are 1x1 rows)
+        let mut v0 = Vec::new();
         for b in &sym.blocks {
             let r = b.start..b.start + b.dim;
-            let v0: Vec<f64> = s[r.clone()].iter().zip(&z[r.clone()]).map(|(si, zi)| si - zi).collect();
+            v0.clear();
+            v0.extend(s[r.clone()].iter().zip(&z[r.clone()]).map(|(si, zi)| si - zi));
             let out = &mut d[b.offset..b.offset + b.dim * b.dim];
             projection::primal_jacobian(b.kind.clone(), &v0, &s[r], out);
             // D proj_{K*}(v) = I - D proj_K(-v)

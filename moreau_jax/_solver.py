@@ -315,14 +315,14 @@ class Solver:
             if self._lift is not None:
                 kw = self._lift.warm(kw, getattr(warm_start, "z_x", None))
         res = native.solve(self._P_values, self._A_values, self._q, self._b, **kw)
-        status = _statuses(res)[0]
+        status = to_status(int(res["status"][0]))
         if kw and status not in _retry_set(self._settings):
             warnings.warn(
                 f"Warm-started solve failed ({status.name}); retrying without warm start.",
                 stacklevel=2,
             )
             res = native.solve(self._P_values, self._A_values, self._q, self._b)
-            status = _statuses(res)[0]
+            status = to_status(int(res["status"][0]))
         self._grad = _grad_state(self._settings, self._P_values, self._A_values, self._q, self._b, res)
         if self._lift is not None:
             res = self._lift.split(res)
@@ -337,12 +337,11 @@ class Solver:
             dual_res=float(res["dual_res"][0]),
             gap=float(res["gap"][0]),
         )
-        return Solution(
-            x=np.array(res["x"][0], dtype=np.float64),
-            z=np.array(res["z"][0], dtype=np.float64),
-            s=np.array(res["s"][0], dtype=np.float64),
-            z_x=np.array(res["z_x"][0], dtype=np.float64) if "z_x" in res else None,
-        )
+        # rows of the arrays this solve returned: copied only when the grad state
+        # keeps those arrays (a caller editing the solution must not change backward())
+        keep = self._grad is not None
+        row = (lambda key: np.array(res[key][0], dtype=np.float64)) if keep else (lambda key: res[key][0])
+        return Solution(x=row("x"), z=row("z"), s=row("s"), z_x=row("z_x") if "z_x" in res else None)
 
     def backward(self, dx: Any, dz: Any = None, ds: Any = None, dz_x: Any = None) -> Dict[str, np.ndarray]:
         """Gradients of a scalar loss through the last solve (vector-Jacobian product).
